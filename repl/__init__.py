@@ -1,0 +1,1 @@
+"""The interactive streamsql shell (prompt-toolkit) and result rendering for the terminal."""

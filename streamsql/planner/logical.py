@@ -1,0 +1,76 @@
+"""Logical plan nodes (immutable) and the builder from an analysis.
+
+A plan is a chain Source -> [Filter] -> Project -> [Repartition] -> Sink. It names what
+happens, not how: the physical planner decides the SQL and the state each step needs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streamsql.analyzer.analyzer import OutputColumn, QueryAnalysis
+from streamsql.catalog.catalog import DataSource
+from streamsql.expr.compile import Typed
+
+
+class LogicalNode:
+    """Base of logical plan nodes; `input` is the upstream node (None for Source)."""
+
+    input: "LogicalNode | None" = None
+
+
+@dataclass(frozen=True)
+class Source(LogicalNode):
+    source: DataSource
+    alias: str
+    input: LogicalNode | None = None
+
+
+@dataclass(frozen=True)
+class Filter(LogicalNode):
+    input: LogicalNode
+    predicate: Typed
+    text: str
+
+
+@dataclass(frozen=True)
+class Project(LogicalNode):
+    input: LogicalNode
+    key: tuple[OutputColumn, ...]
+    value: tuple[OutputColumn, ...]
+
+
+@dataclass(frozen=True)
+class Repartition(LogicalNode):
+    input: LogicalNode
+    key_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Sink(LogicalNode):
+    """Output: a topic of a catalog source, or (target None) the client of a push query."""
+
+    input: LogicalNode
+    target: DataSource | None
+    limit: int | None = None
+
+
+def build_logical_plan(analysis: QueryAnalysis, sink: DataSource | None) -> Sink:
+    from streamsql.sqlformat import format_expression
+
+    node: LogicalNode = Source(analysis.source, analysis.alias)
+    if analysis.where is not None:
+        node = Filter(node, analysis.where, format_expression(analysis.select.where))
+    node = Project(node, analysis.key, analysis.value)
+    if analysis.repartitioned:
+        node = Repartition(node, tuple(o.column.name for o in analysis.key))
+    return Sink(node, sink, analysis.limit)
+
+
+def chain(plan: LogicalNode) -> list[LogicalNode]:
+    """The plan's nodes from source to sink."""
+    nodes = []
+    node: LogicalNode | None = plan
+    while node is not None:
+        nodes.append(node)
+        node = node.input
+    return nodes[::-1]

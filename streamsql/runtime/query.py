@@ -1,0 +1,210 @@
+"""Persistent and push queries: a physical plan bound to the log, DuckDB and serdes.
+
+A query consumes its source topic in micro-batches, runs the plan over each batch and
+produces the results (to its sink topic, or to a push query's client), then commits.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from streamsql.catalog.schema import Column
+from streamsql.errors import ProcessingError as QueryFailure
+from streamsql.log.backend import LogBackend, Record
+from streamsql.operators.project import ProjectOperator
+from streamsql.planner.physical import PhysicalPlan
+from streamsql.runtime.processing_log import ProcessingError, ProcessingLog
+from streamsql.runtime.task import DecodedBatch, RecordDecoder, ResultEncoder
+from streamsql.state.store import StateStore
+
+logger = logging.getLogger("streamsql.query")
+
+MAX_BATCH = 10_000
+
+
+@dataclass
+class QueryMetrics:
+    records_in: int = 0
+    records_out: int = 0
+    errors: int = 0
+    started_at: float = field(default_factory=time.time)
+    last_batch_at: float | None = None
+
+
+class Query:
+    """What persistent and push queries share: decode, project, and account."""
+
+    def __init__(self, query_id: str, plan: PhysicalPlan, store: StateStore,
+                 processing_log: ProcessingLog, *, throw_on_invalid_timestamp: bool = False):
+        self.query_id = query_id
+        self.plan = plan
+        self.decoder = RecordDecoder(plan.source,
+                                     throw_on_invalid_timestamp=throw_on_invalid_timestamp)
+        self.connection = store.cursor()
+        self.project = ProjectOperator(plan.project, self.connection)
+        self.processing_log = processing_log
+        self.metrics = QueryMetrics()
+        self.state = "CREATED"
+
+    @property
+    def source_topics(self) -> list[str]:
+        return [self.plan.source.topic]
+
+    async def _transform(self, topic: str, records: list[Record]) -> tuple[pa.Table, DecodedBatch]:
+        batch = self.decoder.decode(topic, records)
+        result, failed = self.project.process(batch.table)
+        errors = batch.errors + [
+            ProcessingError(reason, topic, records[row].partition, records[row].offset,
+                            kind="EVALUATION_ERROR") for row, reason in failed]
+        self.metrics.records_in += len(records)
+        self.metrics.errors += len(errors)
+        self.metrics.last_batch_at = time.time()
+        await self.processing_log.record(self.query_id, errors)
+        return result, batch
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class PersistentQuery(Query):
+    """CSAS / INSERT INTO ... SELECT: source topic -> sink topic, offsets in a consumer group."""
+
+    def __init__(self, query_id: str, sql: str, plan: PhysicalPlan, backend: LogBackend,
+                 store: StateStore, processing_log: ProcessingLog, *, sink_partitions: int,
+                 group: str, auto_offset_reset: str = "earliest",
+                 throw_on_invalid_timestamp: bool = False):
+        super().__init__(query_id, plan, store, processing_log,
+                         throw_on_invalid_timestamp=throw_on_invalid_timestamp)
+        self.sql = sql
+        self.backend = backend
+        self.group = group
+        self.auto_offset_reset = auto_offset_reset
+        self.encoder = ResultEncoder(plan.sink, sink_partitions)
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+        self.failure: str | None = None
+
+    @property
+    def sink_topic(self) -> str:
+        return self.plan.sink.topic
+
+    async def process(self, topic: str, records: list[Record]) -> int:
+        """Run one batch through the plan and produce its output; return records produced."""
+        result, batch = await self._transform(topic, records)
+        out = self.encoder.encode(result, batch)
+        if out:
+            await self.backend.produce(self.sink_topic, out)
+        self.metrics.records_out += len(out)
+        return len(out)
+
+    async def _start_offset(self, topic: str, partition: int) -> int:
+        committed = await self.backend.committed(self.group, topic, partition)
+        if committed is not None:
+            return committed
+        if self.auto_offset_reset == "earliest":
+            return await self.backend.start_offset(topic, partition)
+        return await self.backend.end_offset(topic, partition)
+
+    async def run(self) -> None:
+        """Consume until stopped: fetch -> process -> produce -> commit, per partition."""
+        topic = self.plan.source.topic
+        info = await self.backend.describe_topic(topic)
+        partitions = info.partitions if info else 1
+        offsets = {p: await self._start_offset(topic, p) for p in range(partitions)}
+        self.state = "RUNNING"
+        while not self._stopping:
+            idle = True
+            for partition in range(partitions):
+                records = await self.backend.fetch(
+                    topic, partition, offsets[partition], MAX_BATCH,
+                    timeout_ms=200 if partitions == 1 else 0)
+                if not records:
+                    continue
+                idle = False
+                await self.process(topic, records)
+                # Step: outputs are durable (produce returned) before the input offset moves.
+                offsets[partition] = records[-1].offset + 1
+                await self.backend.commit(self.group, {(topic, partition): offsets[partition]})
+            if idle and partitions > 1:
+                await asyncio.sleep(0.05)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run_guarded(), name=self.query_id)
+
+    async def _run_guarded(self) -> None:
+        try:
+            await self.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # a query failure must not take the engine down
+            self.state = "ERROR"
+            self.failure = str(err)
+            logger.exception("query %s failed", self.query_id)
+
+    async def stop(self) -> None:
+        """Stop after the batch in flight (its outputs produced and offsets committed)."""
+        self._stopping = True
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=5)
+            except asyncio.TimeoutError:
+                self._task.cancel()
+            except Exception:
+                pass
+            self._task = None
+        self.state = "TERMINATED" if self.state != "ERROR" else self.state
+        self.close()
+
+
+class PushQuery(Query):
+    """A transient SELECT ... EMIT CHANGES: rows go to the client until LIMIT or close."""
+
+    def __init__(self, query_id: str, plan: PhysicalPlan, backend: LogBackend,
+                 store: StateStore, processing_log: ProcessingLog, *, from_beginning: bool):
+        super().__init__(query_id, plan, store, processing_log)
+        self.backend = backend
+        self.from_beginning = from_beginning
+        self.columns: tuple[Column, ...] = plan.output_columns
+        self.limit = plan.limit
+
+    async def rows(self):
+        """Yield result rows (lists of Python values) as they arrive, until LIMIT."""
+        topic = self.plan.source.topic
+        info = await self.backend.describe_topic(topic)
+        partitions = info.partitions if info else 1
+        offsets = {}
+        for p in range(partitions):
+            offsets[p] = (await self.backend.start_offset(topic, p) if self.from_beginning
+                          else await self.backend.end_offset(topic, p))
+        names = [c.name for c in self.columns]
+        emitted = 0
+        self.state = "RUNNING"
+        try:
+            while self.limit is None or emitted < self.limit:
+                got = False
+                for partition in range(partitions):
+                    records = await self.backend.fetch(topic, partition, offsets[partition],
+                                                       MAX_BATCH, timeout_ms=0)
+                    if not records:
+                        continue
+                    got = True
+                    offsets[partition] = records[-1].offset + 1
+                    result, _ = await self._transform(topic, records)
+                    for row in result.select(names).to_pylist():
+                        yield [row[n] for n in names]
+                        emitted += 1
+                        self.metrics.records_out += 1
+                        if self.limit is not None and emitted >= self.limit:
+                            return
+                if not got:
+                    await asyncio.sleep(0.05)
+        finally:
+            self.state = "TERMINATED"
+            self.close()
+
+
+__all__ = ["PersistentQuery", "PushQuery", "QueryFailure"]

@@ -1,0 +1,158 @@
+"""One step of a query over a micro-batch: decode -> operators -> encode.
+
+Whole-batch work: records become one Arrow table, the operators run as DuckDB SQL,
+and the result is encoded column-wise. Bad records are split off with their reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from streamsql.analyzer.analyzer import ROW_INDEX
+from streamsql.catalog import types as T
+from streamsql.catalog.catalog import STREAM, DataSource
+from streamsql.catalog.schema import (HEADER, KEY, ROWOFFSET, ROWPARTITION, ROWTIME, VALUE,
+                                      WINDOWEND, WINDOWSTART)
+from streamsql.log.backend import Record
+from streamsql.log.partitioner import partition_for
+from streamsql.runtime.processing_log import ProcessingError
+from streamsql.serde import make_serde
+from streamsql.serde.timestamps import extract_timestamps
+
+_HEADER_STRUCT = T.to_arrow(T.SqlType.struct((("KEY", T.STRING), ("VALUE", T.BYTES))))
+
+
+@dataclass
+class DecodedBatch:
+    topic: str
+    table: pa.Table  # schema columns, pseudo columns, ROW_INDEX; bad rows removed
+    records: list[Record]  # the input records, indexed by ROW_INDEX
+    errors: list[ProcessingError]
+
+
+class RecordDecoder:
+    """Records of one source topic -> the Arrow batch a query's SQL reads."""
+
+    def __init__(self, source: DataSource, *, throw_on_invalid_timestamp: bool = False):
+        self.source = source
+        self.key_serde = make_serde(source.key_format, source.schema.key, is_key=True,
+                                    window=source.window)
+        self.value_serde = make_serde(source.value_format, source.schema.value, is_key=False)
+        self.throw_on_invalid_timestamp = throw_on_invalid_timestamp
+
+    def decode(self, topic: str, records: list[Record]) -> DecodedBatch:
+        n = len(records)
+        keys = self.key_serde.decode([r.key for r in records])
+        values = self.value_serde.decode([r.value for r in records])
+        bad: dict[int, str] = {}
+        for i, reason in keys.errors.items():
+            bad.setdefault(i, f"Error deserializing key from topic {topic}: {reason}")
+        for i, reason in values.errors.items():
+            bad.setdefault(i, f"Error deserializing value from topic {topic}: {reason}")
+
+        keep = [True] * n
+        if self.source.kind == STREAM:
+            # A stream record with no value carries nothing to select (ksqlDB drops it).
+            for i, record in enumerate(records):
+                if record.value is None:
+                    keep[i] = False
+
+        columns: dict[str, pa.Array] = {}
+        for column in self.source.schema.columns:
+            if column.role == KEY:
+                columns[column.name] = keys.table.column(column.name)
+            elif column.role == VALUE:
+                columns[column.name] = values.table.column(column.name)
+            else:
+                columns[column.name] = self._header_column(records, column.header_key)
+
+        timestamps = pa.array([r.timestamp for r in records], pa.int64())
+        if self.source.timestamp_column is not None:
+            column = self.source.schema.find(self.source.timestamp_column)
+            extracted, ts_errors = extract_timestamps(
+                pa.table(columns), column.name, column.type, self.source.timestamp_format)
+            for i, reason in ts_errors.items():
+                if keep[i] and i not in bad:
+                    if self.throw_on_invalid_timestamp:
+                        from streamsql.errors import ProcessingError as QueryFailure
+                        raise QueryFailure("Fatal user code error in TimestampExtractor callback "
+                                           f"for record at offset {records[i].offset}: {reason}")
+                    bad[i] = reason
+            timestamps = extracted
+        columns[ROWTIME] = timestamps
+        columns[ROWPARTITION] = pa.array([r.partition for r in records], pa.int32())
+        columns[ROWOFFSET] = pa.array([r.offset for r in records], pa.int64())
+        if self.source.window is not None:
+            columns[WINDOWSTART] = keys.window_start
+            columns[WINDOWEND] = keys.window_end
+        columns[ROW_INDEX] = pa.array(range(n), pa.int64())
+        table = pa.table(columns)
+
+        errors = [ProcessingError(reason, topic, records[i].partition, records[i].offset)
+                  for i, reason in sorted(bad.items()) if keep[i]]
+        for i in bad:
+            keep[i] = False
+        if not all(keep):
+            table = table.filter(pa.array(keep))
+        return DecodedBatch(topic, table, records, errors)
+
+    @staticmethod
+    def _header_column(records: list[Record], header_key: str | None) -> pa.Array:
+        if header_key is None:
+            return pa.array([[{"KEY": k, "VALUE": v} for k, v in r.headers] for r in records],
+                            pa.list_(_HEADER_STRUCT))
+        # HEADER('k'): the last header with that key, as Kafka's lastHeader() gives it.
+        values = []
+        for record in records:
+            found = None
+            for key, value in record.headers:
+                if key == header_key:
+                    found = value
+            values.append(found)
+        return pa.array(values, pa.binary())
+
+
+class ResultEncoder:
+    """Query results -> records for the sink topic (key, value, timestamp, headers, partition)."""
+
+    def __init__(self, sink: DataSource, partitions: int):
+        self.sink = sink
+        self.partitions = partitions
+        self.key_serde = make_serde(sink.key_format, sink.schema.key, is_key=True,
+                                    window=sink.window)
+        self.value_serde = make_serde(sink.value_format, sink.schema.value, is_key=False)
+
+    def encode(self, result: pa.Table, batch: DecodedBatch) -> list[Record]:
+        if result.num_rows == 0:
+            return []
+        key_table = result.select([c.name for c in self.sink.schema.key])
+        value_table = result.select([c.name for c in self.sink.schema.value])
+        keys = self.key_serde.encode(key_table)
+        values = self.value_serde.encode(value_table)
+        rows = result.column(ROW_INDEX).to_pylist()
+        if self.sink.timestamp_column is not None:
+            timestamps = _epoch_millis(result.column(self.sink.timestamp_column)).to_pylist()
+        else:
+            timestamps = pc.take(batch.table.column(ROWTIME),
+                                 _positions(batch.table, result)).to_pylist()
+        records = batch.records
+        out = []
+        for key, value, row, timestamp in zip(keys, values, rows, timestamps):
+            partition = 0 if self.partitions == 1 else partition_for(key, self.partitions)
+            out.append(Record(key, value, timestamp if timestamp is not None else 0,
+                              records[row].headers, partition))
+        return out
+
+
+def _positions(batch: pa.Table, result: pa.Table) -> pa.Array:
+    """Positions in the (filtered) batch of each result row, found through ROW_INDEX."""
+    index = batch.column(ROW_INDEX)
+    return pc.index_in(result.column(ROW_INDEX), value_set=index)
+
+
+def _epoch_millis(column) -> pa.Array:
+    if pa.types.is_timestamp(column.type):
+        return pc.cast(pc.cast(column, pa.timestamp("ms")), pa.int64())
+    return pc.cast(column, pa.int64())
