@@ -74,21 +74,17 @@ def _unsupported(select: ast.Select) -> None:
         raise NotSupportedError("EMIT FINAL is not supported yet", select.span)
 
 
-class _ClauseError(StatementError):
-    pass
-
-
 def _compile(expr: ast.Expr, scope: Scope, registry: FunctionRegistry, clause: str) -> Typed:
     """Compile one expression, naming the clause in errors as ksqlDB does."""
     try:
-        return compile_expr(expr, scope, registry)
+        return compile_expr(expr, scope, registry, clause=clause)
     except StatementError as err:
         message = err.message
-        if "cannot be resolved" in message and not message.startswith(clause):
-            message = f"{clause} {message}"
-        elif clause in ("WHERE", "HAVING") and not message.startswith(("Error in", "Type error")):
-            message = f"Error in {clause} expression: {message}"
-        raise StatementError(message, err.span, err.diagnostic.hint) from None
+        if clause in ("WHERE", "HAVING") and "cannot be resolved" not in message and \
+                not message.startswith(("Error in", "Type error")):
+            raise StatementError(f"Error in {clause} expression: {message}", err.span,
+                                 err.diagnostic.hint) from None
+        raise
 
 
 def _lookup_source(catalog: Catalog, table: ast.Table) -> DataSource:

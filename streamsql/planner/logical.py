@@ -13,9 +13,7 @@ from streamsql.expr.compile import Typed
 
 
 class LogicalNode:
-    """Base of logical plan nodes; `input` is the upstream node (None for Source)."""
-
-    input: "LogicalNode | None" = None
+    """Base of logical plan nodes; each has `input`, the upstream node (None for Source)."""
 
 
 @dataclass(frozen=True)
