@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return asyncio.run(_run_service(args))
     if args.execute or args.file:
+        if "STREAMSQL_LOG_LEVEL" not in os.environ:
+            logging.getLogger().setLevel(logging.WARNING)
         text = args.execute if args.execute else Path(args.file).read_text()
         return asyncio.run(_run_script(args, text))
     logging.getLogger().setLevel(logging.WARNING)

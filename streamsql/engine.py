@@ -238,8 +238,7 @@ class Engine:
             if existing.is_source:
                 raise StatementError(f"Cannot add stream '{stmt.name}': CREATE OR REPLACE is not "
                                      "supported on source streams.")
-        analysis = analyze_query(stmt.query, self.catalog, self.registry, persistent=True,
-                                 sink_name=stmt.name)
+        analysis = self._analyze(stmt.query, persistent=True, sink_name=stmt.name)
         sink = self._sink_source(stmt, analysis, sql)
         props = Properties(stmt.properties, SINK_PROPERTIES)
         partitions, replicas = await self._sink_topic_shape(props, analysis.source)
@@ -296,6 +295,12 @@ class Engine:
             replicas = replicas or (info.replicas if info else 1)
         return partitions, replicas
 
+    def _analyze(self, select: ast.Select, *, persistent: bool,
+                 sink_name: str | None = None) -> QueryAnalysis:
+        return analyze_query(select, self.catalog, self.registry, persistent=persistent,
+                             sink_name=sink_name,
+                             new_planner=self.config.get_bool("ksql.new.query.planner.enabled"))
+
     def _plan(self, analysis: QueryAnalysis, sink: DataSource | None) -> PhysicalPlan:
         return plan_physical(build_logical_plan(analysis, sink), self.registry)
 
@@ -322,8 +327,7 @@ class Engine:
         if target.schema.headers:
             raise StatementError(f"Cannot insert into {target.name} because it has header columns",
                                  stmt.span)
-        analysis = analyze_query(stmt.query, self.catalog, self.registry, persistent=True,
-                                 sink_name=target.name)
+        analysis = self._analyze(stmt.query, persistent=True, sink_name=target.name)
         if _comparable(analysis.schema) != _comparable(target.schema):
             raise StatementError(
                 "Incompatible schema between results and sink.\n"
@@ -525,8 +529,7 @@ class Engine:
             if select is None:
                 raise StatementError("EXPLAIN needs a query id or a query", stmt.span)
             sink = None
-            analysis = analyze_query(select, self.catalog, self.registry,
-                                     persistent=not isinstance(inner, ast.Query),
+            analysis = self._analyze(select, persistent=not isinstance(inner, ast.Query),
                                      sink_name=getattr(inner, "name", None))
             plan_text = explain(self._plan(analysis, sink))
         return Result(sql, kind="table", columns=["Plan"],
@@ -536,7 +539,7 @@ class Engine:
     # ---- queries ---------------------------------------------------------------------------
     async def _query(self, stmt: ast.Query, sql: str) -> Result:
         select = stmt.select
-        analysis = analyze_query(select, self.catalog, self.registry, persistent=False)
+        analysis = self._analyze(select, persistent=False)
         plan = self._plan(analysis, None)
         query_id = f"transient_{analysis.source.name}_{next(self._transient_ids)}"
         if select.emit is None:

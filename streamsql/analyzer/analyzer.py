@@ -111,7 +111,8 @@ def _is_pseudo(expr: ast.Expr) -> str | None:
 
 
 def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegistry, *,
-                  persistent: bool, sink_name: str | None = None) -> QueryAnalysis:
+                  persistent: bool, sink_name: str | None = None,
+                  new_planner: bool = False) -> QueryAnalysis:
     """Analyze a stateless single-source query (CSAS, INSERT INTO ... SELECT, push query)."""
     _unsupported(select)
     relation = select.from_
@@ -143,6 +144,15 @@ def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegist
                 ref = ast.ColumnRef(col.name)
                 items.append((col.name, ref, _compile(ref, scope, registry, "SELECT")))
             continue
+        if isinstance(item, ast.AllStructFields):
+            base = _compile(item.base, scope, registry, "SELECT")
+            if base.type is None or base.type.kind != "STRUCT":
+                raise StatementError("Expected STRUCT type for `->*`, got "
+                                     f"{base.type.sql() if base.type else 'NULL'}", item.span)
+            for field_name, _ in base.type.fields:
+                access = ast.FieldAccess(item.base, field_name)
+                items.append((field_name, access, _compile(access, scope, registry, "SELECT")))
+            continue
         if item.alias is not None and item.alias in RESERVED_NAMES:
             raise StatementError(f"`{item.alias}` is a reserved column name. You cannot use it as "
                                  "an alias for a column.", item.span)
@@ -157,7 +167,8 @@ def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegist
         key, value = _partitioned_columns(select, items, names, scope, registry, sink_name)
         repartitioned = True
     else:
-        key, value = _keyed_columns(source, items, names, persistent, sink_name)
+        key, value = _keyed_columns(source, items, names, persistent, sink_name,
+                                    new_planner)
         repartitioned = False
 
     seen: set[str] = set()
@@ -178,22 +189,34 @@ def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegist
 
 
 def _assign_names(items, source: DataSource) -> list[str]:
-    """Explicit or derived names; KSQL_COL_n for the rest, skipping names already in use."""
-    taken = set(source.schema.names()) | {n for n, _, _ in items if n is not None}
+    """Explicit or derived names; KSQL_COL_n for the rest, skipping names already in use.
+
+    A struct field's derived name that is already taken gets a suffix (B, B_1, B_2).
+    """
+    taken = set(source.schema.names()) | {n for n, e, _ in items
+                                          if n is not None and not isinstance(e, ast.FieldAccess)}
     names: list[str] = []
+    used: set[str] = set()
     counter = 0
-    for name, _, _ in items:
+    for name, expr, _ in items:
         if name is None:
             while f"KSQL_COL_{counter}" in taken:
                 counter += 1
             name = f"KSQL_COL_{counter}"
             counter += 1
+        elif isinstance(expr, ast.FieldAccess) and name in used:
+            suffix = 1
+            while f"{name}_{suffix}" in used or f"{name}_{suffix}" in taken:
+                suffix += 1
+            name = f"{name}_{suffix}"
         names.append(name)
+        used.add(name)
     return names
 
 
-def _keyed_columns(source, items, names, persistent, sink_name):
-    """Without PARTITION BY the output key is the source key, which must be projected."""
+def _keyed_columns(source, items, names, persistent, sink_name, drop_unselected_key):
+    """Without PARTITION BY the output key is the source key, which must be projected
+    (unless the new query planner is on: then an unselected key is dropped)."""
     key_names = [c.name for c in source.schema.key]
     key: list[OutputColumn] = []
     value: list[OutputColumn] = []
@@ -211,6 +234,12 @@ def _keyed_columns(source, items, names, persistent, sink_name):
             value.append(OutputColumn(Column(name, typed.type, VALUE), typed))
     if persistent:
         missing = [k for k in key_names if k not in key_aliases]
+        if missing and drop_unselected_key and not key:
+            return [], value
+        if not drop_unselected_key:
+            # the old query planner keeps the source's key order
+            key.sort(key=lambda o: key_names.index(next(
+                e.name for (_, e, _), n in zip(items, names) if n == o.column.name)))
         if missing:
             target = f"`{sink_name}`" if sink_name else "the sink"
             if len(missing) == 1:
@@ -220,9 +249,6 @@ def _keyed_columns(source, items, names, persistent, sink_name):
             raise StatementError(f"The query used to build {target} must include the key columns "
                                  f"{' and '.join(missing)} in its projection (eg, SELECT "
                                  f"{', '.join(missing)}...).")
-        # key columns come in the source's key order
-        key.sort(key=lambda o: key_names.index(next(
-            e.name for (_, e, _), n in zip(items, names) if n == o.column.name)))
     return key, value
 
 
@@ -239,9 +265,20 @@ def _partitioned_columns(select, items, names, scope, registry, sink_name):
             key[index] = OutputColumn(Column(name, typed.type, KEY), typed)
         else:
             value.append(OutputColumn(Column(name, typed.type, VALUE), typed))
+    has_star = any(isinstance(item, ast.AllColumns) for item in select.items)
+    taken = set(names) | {c.name for c in scope.columns}
+    generated = 0
     for i, expr in enumerate(partition_exprs):
-        if key[i] is None:
+        if key[i] is None and has_star:
             typed = _compile(expr, scope, registry, "PARTITION BY")
+            name = _derived_name(expr)
+            if name is None:
+                while f"KSQL_COL_{generated}" in taken:
+                    generated += 1
+                name = f"KSQL_COL_{generated}"
+                taken.add(name)
+            key[i] = OutputColumn(Column(name, typed.type, KEY), typed)
+        if key[i] is None:
             from streamsql.sqlformat import format_expression
             target = f"`{sink_name}`" if sink_name else "the sink"
             raise StatementError(f"The query used to build {target} must include the partitioning "

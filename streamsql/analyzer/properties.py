@@ -157,8 +157,6 @@ def build_formats(props: Properties, config: Config, columns: tuple[Column, ...]
             raise StatementError("'WRAP_SINGLE_VALUE' is only valid for single-field value schemas")
         if value_name in WRAPPING_FORMATS:
             value_features.add("WRAP_SINGLES" if wrap else "UNWRAP_SINGLES")
-    elif inherited_value is not None and inherited_value.name == value_name and len(value_cols) == 1:
-        value_features |= set(inherited_value.features)
     elif len(value_cols) == 1 and value_name in WRAPPING_FORMATS:
         configured = config.get("ksql.persistence.wrap.single.values")
         if configured and configured.strip().lower() == "false":

@@ -32,6 +32,7 @@ class PhysicalPlan:
     key: tuple[Column, ...]
     value: tuple[Column, ...]
     repartitioned: bool
+    filtered: bool  # a WHERE clause: records without a value cannot pass it
     sink: DataSource | None
     limit: int | None
     logical: Sink
@@ -56,5 +57,6 @@ def plan_physical(logical: Sink, registry: FunctionRegistry) -> PhysicalPlan:
     return PhysicalPlan(source=source.source, project=ProjectOperatorSpec(sql),
                         key=tuple(o.column for o in project.key),
                         value=tuple(o.column for o in project.value),
-                        repartitioned=repartitioned, sink=logical.target, limit=logical.limit,
+                        repartitioned=repartitioned, filtered=where is not None,
+                        sink=logical.target, limit=logical.limit,
                         logical=logical)

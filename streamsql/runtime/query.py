@@ -42,7 +42,7 @@ class Query:
                  processing_log: ProcessingLog, *, throw_on_invalid_timestamp: bool = False):
         self.query_id = query_id
         self.plan = plan
-        self.decoder = RecordDecoder(plan.source,
+        self.decoder = RecordDecoder(plan.source, drop_null_values=plan.filtered,
                                      throw_on_invalid_timestamp=throw_on_invalid_timestamp)
         self.connection = store.cursor()
         self.project = ProjectOperator(plan.project, self.connection)
@@ -86,6 +86,7 @@ class PersistentQuery(Query):
         self.encoder = ResultEncoder(plan.sink, sink_partitions)
         self._task: asyncio.Task | None = None
         self._stopping = False
+        self.lag: dict[int, int] = {}  # per source partition: log end - committed offset
         self.failure: str | None = None
 
     @property
@@ -95,7 +96,10 @@ class PersistentQuery(Query):
     async def process(self, topic: str, records: list[Record]) -> int:
         """Run one batch through the plan and produce its output; return records produced."""
         result, batch = await self._transform(topic, records)
+        errors_before = len(batch.errors)
         out = self.encoder.encode(result, batch)
+        if len(batch.errors) > errors_before:
+            await self.processing_log.record(self.query_id, batch.errors[errors_before:])
         if out:
             await self.backend.produce(self.sink_topic, out)
         self.metrics.records_out += len(out)
@@ -116,6 +120,7 @@ class PersistentQuery(Query):
         partitions = info.partitions if info else 1
         offsets = {p: await self._start_offset(topic, p) for p in range(partitions)}
         self.state = "RUNNING"
+        progress = _Progress(self.query_id)
         while not self._stopping:
             idle = True
             for partition in range(partitions):
@@ -126,9 +131,13 @@ class PersistentQuery(Query):
                     continue
                 idle = False
                 await self.process(topic, records)
-                # Step: outputs are durable (produce returned) before the input offset moves.
+                # Outputs are durable (produce returned) before the input offset moves:
+                # a crash in between re-processes the batch (at-least-once), never loses it.
                 offsets[partition] = records[-1].offset + 1
                 await self.backend.commit(self.group, {(topic, partition): offsets[partition]})
+                self.lag[partition] = await self.backend.end_offset(topic, partition) - \
+                    offsets[partition]
+            progress.report(self.metrics, sum(self.lag.values()))
             if idle and partitions > 1:
                 await asyncio.sleep(0.05)
 
@@ -158,6 +167,31 @@ class PersistentQuery(Query):
             self._task = None
         self.state = "TERMINATED" if self.state != "ERROR" else self.state
         self.close()
+
+
+class _Progress:
+    """Logs a query's progress while it catches up, and once when it has caught up."""
+
+    INTERVAL = 2.0
+
+    def __init__(self, query_id: str):
+        self.query_id = query_id
+        self.last = 0.0
+        self.caught_up = False
+
+    def report(self, metrics: QueryMetrics, lag: int) -> None:
+        now = time.monotonic()
+        if lag > 0:
+            self.caught_up = False
+            if now - self.last >= self.INTERVAL:
+                self.last = now
+                logger.info("query %s catching up: %d records in, %d out, lag %d",
+                            self.query_id, metrics.records_in, metrics.records_out, lag)
+        elif not self.caught_up and metrics.records_in:
+            self.caught_up = True
+            self.last = now
+            logger.info("query %s caught up: %d records in, %d out, lag 0",
+                        self.query_id, metrics.records_in, metrics.records_out)
 
 
 class PushQuery(Query):

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from streamsql.analyzer.analyzer import ROW_INDEX
 from streamsql.catalog import types as T
-from streamsql.catalog.catalog import STREAM, DataSource
+from streamsql.catalog.catalog import DataSource
 from streamsql.catalog.schema import (HEADER, KEY, ROWOFFSET, ROWPARTITION, ROWTIME, VALUE,
                                       WINDOWEND, WINDOWSTART)
 from streamsql.log.backend import Record
@@ -35,8 +35,10 @@ class DecodedBatch:
 class RecordDecoder:
     """Records of one source topic -> the Arrow batch a query's SQL reads."""
 
-    def __init__(self, source: DataSource, *, throw_on_invalid_timestamp: bool = False):
+    def __init__(self, source: DataSource, *, drop_null_values: bool = False,
+                 throw_on_invalid_timestamp: bool = False):
         self.source = source
+        self.drop_null_values = drop_null_values
         self.key_serde = make_serde(source.key_format, source.schema.key, is_key=True,
                                     window=source.window)
         self.value_serde = make_serde(source.value_format, source.schema.value, is_key=False)
@@ -52,12 +54,9 @@ class RecordDecoder:
         for i, reason in values.errors.items():
             bad.setdefault(i, f"Error deserializing value from topic {topic}: {reason}")
 
-        keep = [True] * n
-        if self.source.kind == STREAM:
-            # A stream record with no value carries nothing to select (ksqlDB drops it).
-            for i, record in enumerate(records):
-                if record.value is None:
-                    keep[i] = False
+        # A record without a value passes through a projection as a record without a
+        # value, but no predicate can hold for it (as in ksqlDB).
+        keep = [not (self.drop_null_values and r.value is None) for r in records]
 
         columns: dict[str, pa.Array] = {}
         for column in self.source.schema.columns:
@@ -127,7 +126,13 @@ class ResultEncoder:
     def encode(self, result: pa.Table, batch: DecodedBatch) -> list[Record]:
         if result.num_rows == 0:
             return []
+        positions = _positions(batch.table, result)
         key_table = result.select([c.name for c in self.sink.schema.key])
+        if self.sink.window is not None:
+            # A windowed sink keeps each input row's window (the bounds frame the key bytes).
+            for bound in (WINDOWSTART, WINDOWEND):
+                key_table = key_table.append_column(
+                    bound, pc.take(batch.table.column(bound), positions))
         value_table = result.select([c.name for c in self.sink.schema.value])
         keys = self.key_serde.encode(key_table)
         values = self.value_serde.encode(value_table)
@@ -135,14 +140,21 @@ class ResultEncoder:
         if self.sink.timestamp_column is not None:
             timestamps = _epoch_millis(result.column(self.sink.timestamp_column)).to_pylist()
         else:
-            timestamps = pc.take(batch.table.column(ROWTIME),
-                                 _positions(batch.table, result)).to_pylist()
+            timestamps = pc.take(batch.table.column(ROWTIME), positions).to_pylist()
         records = batch.records
         out = []
         for key, value, row, timestamp in zip(keys, values, rows, timestamps):
+            source = records[row]
+            if timestamp is None or timestamp < 0:
+                # Kafka has no place for such a timestamp; ksqlDB skips the record.
+                batch.errors.append(ProcessingError(
+                    f"Invalid timestamp {timestamp} for the sink record", batch.topic,
+                    source.partition, source.offset, kind="TIMESTAMP_ERROR"))
+                continue
+            if source.value is None:
+                value = None  # a stream record without a value stays one (ksqlDB passes it on)
             partition = 0 if self.partitions == 1 else partition_for(key, self.partitions)
-            out.append(Record(key, value, timestamp if timestamp is not None else 0,
-                              records[row].headers, partition))
+            out.append(Record(key, value, timestamp, source.headers, partition))
         return out
 
 
