@@ -225,31 +225,39 @@ class Engine:
                 f"(topic has {info.partitions}).", stmt.span)
 
     async def _create_as(self, stmt: ast.CreateStreamAs | ast.CreateTableAs, sql: str) -> Result:
-        if isinstance(stmt, ast.CreateTableAs):
-            raise NotSupportedError("CREATE TABLE AS SELECT is not supported yet", stmt.span)
+        kind = TABLE if isinstance(stmt, ast.CreateTableAs) else STREAM
+        word = kind.lower()
+        if isinstance(stmt, ast.CreateTableAs) and (stmt.query.group_by or stmt.query.window):
+            raise NotSupportedError("GROUP BY aggregations are not supported yet", stmt.span)
         existing = self.catalog.source(stmt.name)
         if existing is not None:
             if stmt.if_not_exists:
-                return Result(sql, message=f"Stream {stmt.name} already exists")
+                return Result(sql, message=f"{word.capitalize()} {stmt.name} already exists")
             if not stmt.or_replace:
-                raise StatementError(f"Cannot add stream '{stmt.name}': A "
+                raise StatementError(f"Cannot add {word} '{stmt.name}': A "
                                      f"{existing.kind_word} with the same name already exists",
                                      stmt.span)
             if existing.is_source:
-                raise StatementError(f"Cannot add stream '{stmt.name}': CREATE OR REPLACE is not "
-                                     "supported on source streams.")
+                raise StatementError(f"Cannot add {word} '{stmt.name}': CREATE OR REPLACE is not "
+                                     f"supported on source {word}s.")
         analysis = self._analyze(stmt.query, persistent=True, sink_name=stmt.name)
+        if analysis.result_kind != kind:
+            produced = analysis.result_kind
+            raise StatementError(f"Invalid result type. Your SELECT query produces a {produced}. "
+                                 f"Please use CREATE {produced} AS SELECT statement instead.",
+                                 stmt.span)
         sink = self._sink_source(stmt, analysis, sql)
         props = Properties(stmt.properties, SINK_PROPERTIES)
         partitions, replicas = await self._sink_topic_shape(props, analysis.source)
 
-        query_id = self._query_id_for(stmt.name, existing, "CSAS")
+        prefix = "CTAS" if kind == TABLE else "CSAS"
+        query_id = self._query_id_for(stmt.name, existing, prefix)
         plan = self._plan(analysis, sink)
         await self.backend.create_topic(sink.topic, partitions, replicas)
         await self._log_command(sql)
         if existing is not None and query_id in self.persistent:
             await self.persistent.pop(query_id).stop()
-        info = QueryInfo(query_id, sql, sink.name, (analysis.source.name,), "CSAS")
+        info = QueryInfo(query_id, sql, sink.name, (analysis.source.name,), prefix)
         self.catalog = self.catalog.with_source(sink).with_query(info)
         self._start_query(info, plan, sink_partitions=partitions)
         return Result(sql, message=f"Created query with ID {query_id}", query_id=query_id,
@@ -279,8 +287,9 @@ class Engine:
                                                          schema.columns)
         prefix = self.config.get("ksql.output.topic.name.prefix") or ""
         topic = props.get_str("KAFKA_TOPIC") or f"{prefix}{stmt.name}"
-        query_id = self._query_id_for(stmt.name, self.catalog.source(stmt.name), "CSAS")
-        return DataSource(name=stmt.name, kind=STREAM, schema=schema, topic=topic,
+        query_id = self._query_id_for(stmt.name, self.catalog.source(stmt.name),
+                                      "CTAS" if analysis.result_kind == TABLE else "CSAS")
+        return DataSource(name=stmt.name, kind=analysis.result_kind, schema=schema, topic=topic,
                           key_format=key_format, value_format=value_format,
                           window=src.window if not analysis.repartitioned else None,
                           timestamp_column=timestamp_column, timestamp_format=timestamp_format,
@@ -322,6 +331,8 @@ class Engine:
         if target.kind == TABLE:
             raise StatementError("INSERT INTO can only be used to insert into a stream. "
                                  f"{target.name} is a table.", stmt.span)
+        if stmt.query.group_by or stmt.query.window:
+            raise NotSupportedError("GROUP BY aggregations are not supported yet", stmt.span)
         if target.is_source:
             raise StatementError(f"Cannot insert into read-only stream: {target.name}", stmt.span)
         if target.schema.headers:

@@ -46,6 +46,11 @@ class QueryAnalysis:
         return LogicalSchema(tuple(o.column for o in self.key + self.value))
 
     @property
+    def result_kind(self) -> str:
+        """A stateless query over a table produces a table (a changelog), else a stream."""
+        return self.source.kind
+
+    @property
     def columns(self) -> tuple[OutputColumn, ...]:
         return self.key + self.value
 
@@ -118,8 +123,9 @@ def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegist
     relation = select.from_
     source = _lookup_source(catalog, relation)
     alias = relation.alias or relation.name
-    if source.kind == TABLE:
-        raise NotSupportedError("queries over tables are not supported yet", relation.span)
+    if source.kind == TABLE and select.partition_by:
+        raise StatementError("PARTITION BY is not supported on tables: a table's key cannot "
+                             "change without an aggregation.", select.partition_by[0].span)
     scope = source_scope(source, alias)
 
     where = None

@@ -12,11 +12,12 @@ import pyarrow.compute as pc
 
 from streamsql.analyzer.analyzer import ROW_INDEX
 from streamsql.catalog import types as T
-from streamsql.catalog.catalog import DataSource
+from streamsql.catalog.catalog import TABLE, DataSource
 from streamsql.catalog.schema import (HEADER, KEY, ROWOFFSET, ROWPARTITION, ROWTIME, VALUE,
                                       WINDOWEND, WINDOWSTART)
 from streamsql.log.backend import Record
 from streamsql.log.partitioner import partition_for
+from streamsql.planner.physical import PASSES
 from streamsql.runtime.processing_log import ProcessingError
 from streamsql.serde import make_serde
 from streamsql.serde.timestamps import extract_timestamps
@@ -57,6 +58,11 @@ class RecordDecoder:
         # A record without a value passes through a projection as a record without a
         # value, but no predicate can hold for it (as in ksqlDB).
         keep = [not (self.drop_null_values and r.value is None) for r in records]
+        if self.source.kind == TABLE:
+            # A table row is addressed by its key; a record without one updates nothing.
+            for i, record in enumerate(records):
+                if record.key is None and self.source.schema.key:
+                    keep[i] = False
 
         columns: dict[str, pa.Array] = {}
         for column in self.source.schema.columns:
@@ -137,13 +143,15 @@ class ResultEncoder:
         keys = self.key_serde.encode(key_table)
         values = self.value_serde.encode(value_table)
         rows = result.column(ROW_INDEX).to_pylist()
+        passes = result.column(PASSES).to_pylist() if PASSES in result.column_names \
+            else [True] * len(rows)
         if self.sink.timestamp_column is not None:
             timestamps = _epoch_millis(result.column(self.sink.timestamp_column)).to_pylist()
         else:
             timestamps = pc.take(batch.table.column(ROWTIME), positions).to_pylist()
         records = batch.records
         out = []
-        for key, value, row, timestamp in zip(keys, values, rows, timestamps):
+        for key, value, row, timestamp, passed in zip(keys, values, rows, timestamps, passes):
             source = records[row]
             if timestamp is None or timestamp < 0:
                 # Kafka has no place for such a timestamp; ksqlDB skips the record.
@@ -151,8 +159,10 @@ class ResultEncoder:
                     f"Invalid timestamp {timestamp} for the sink record", batch.topic,
                     source.partition, source.offset, kind="TIMESTAMP_ERROR"))
                 continue
-            if source.value is None:
-                value = None  # a stream record without a value stays one (ksqlDB passes it on)
+            if source.value is None or not passed:
+                # A record without a value stays one (a table's delete); a table row that
+                # no longer passes WHERE is deleted from the result table.
+                value = None
             partition = 0 if self.partitions == 1 else partition_for(key, self.partitions)
             out.append(Record(key, value, timestamp, source.headers, partition))
         return out
