@@ -306,6 +306,13 @@ class AllColumns(SelectItem):
     source: str | None = None
 
 
+@dataclass(frozen=True)
+class AllStructFields(SelectItem):
+    """`base->*`: every field of a struct expression, each as its own column."""
+
+    base: Expr
+
+
 class Relation(Node):
     """Base of FROM items."""
 

@@ -252,12 +252,12 @@ class Engine:
 
         prefix = "CTAS" if kind == TABLE else "CSAS"
         query_id = self._query_id_for(stmt.name, existing, prefix)
-        plan = self._plan(analysis, sink)
+        plan = self._plan(analysis, sink, query_id)
         await self.backend.create_topic(sink.topic, partitions, replicas)
         await self._log_command(sql)
         if existing is not None and query_id in self.persistent:
             await self.persistent.pop(query_id).stop()
-        info = QueryInfo(query_id, sql, sink.name, (analysis.source.name,), prefix)
+        info = QueryInfo(query_id, sql, sink.name, _source_names(analysis), prefix)
         self.catalog = self.catalog.with_source(sink).with_query(info)
         self._start_query(info, plan, sink_partitions=partitions)
         return Result(sql, message=f"Created query with ID {query_id}", query_id=query_id,
@@ -310,8 +310,9 @@ class Engine:
                              sink_name=sink_name,
                              new_planner=self.config.get_bool("ksql.new.query.planner.enabled"))
 
-    def _plan(self, analysis: QueryAnalysis, sink: DataSource | None) -> PhysicalPlan:
-        return plan_physical(build_logical_plan(analysis, sink), self.registry)
+    def _plan(self, analysis: QueryAnalysis, sink: DataSource | None,
+              query_id: str = "") -> PhysicalPlan:
+        return plan_physical(build_logical_plan(analysis, sink), self.registry, query_id)
 
     def _start_query(self, info: QueryInfo, plan: PhysicalPlan, *, sink_partitions: int) -> None:
         query = PersistentQuery(
@@ -345,10 +346,10 @@ class Engine:
                 f"Result schema is {analysis.schema.sql()}\nSink schema is {target.schema.sql()}",
                 stmt.span)
         query_id = f"INSERTQUERY_{self.catalog.next_query_number}"
-        plan = self._plan(analysis, target)
+        plan = self._plan(analysis, target, query_id)
         info_topic = await self.backend.describe_topic(target.topic)
         await self._log_command(sql)
-        info = QueryInfo(query_id, sql, target.name, (analysis.source.name,), "INSERT")
+        info = QueryInfo(query_id, sql, target.name, _source_names(analysis), "INSERT")
         self.catalog = self.catalog.with_query(info)
         self._start_query(info, plan, sink_partitions=info_topic.partitions if info_topic else 1)
         return Result(sql, message=f"Created query with ID {query_id}", query_id=query_id,
@@ -551,9 +552,11 @@ class Engine:
     async def _query(self, stmt: ast.Query, sql: str) -> Result:
         select = stmt.select
         analysis = self._analyze(select, persistent=False)
-        plan = self._plan(analysis, None)
         query_id = f"transient_{analysis.source.name}_{next(self._transient_ids)}"
+        plan = self._plan(analysis, None, query_id)
         if select.emit is None:
+            if analysis.join is not None:
+                raise StatementError("Pull queries don't support JOIN clauses.", stmt.span)
             return await self._pull_scan(query_id, plan, sql)
         reset = self.config.get("auto.offset.reset") or "latest"
         query = PushQuery(query_id, plan, self.backend, self.store, self.processing_log,
@@ -626,6 +629,10 @@ def _statement_text(text: str, statement: ast.Statement) -> str:
     if span is None:
         return format_statement(statement)
     return text[span.start_pos:span.end_pos].strip()
+
+
+def _source_names(analysis: QueryAnalysis) -> tuple[str, ...]:
+    return tuple(side.source.name for side in analysis.sides)
 
 
 def _comparable(schema: LogicalSchema):

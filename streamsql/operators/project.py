@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from streamsql.analyzer.analyzer import ROW_INDEX
-from streamsql.planner.physical import BATCH_RELATION, ProjectOperatorSpec
+from streamsql.planner.physical import ProjectOperatorSpec
 from streamsql.state.store import EvaluationError, QueryConnection
 
 
@@ -30,7 +30,7 @@ class ProjectOperator:
         return (pa.concat_tables(parts) if parts else self._run(table.slice(0, 0))), failed
 
     def _run(self, table: pa.Table) -> pa.Table:
-        return self.connection.run(self.spec.sql, **{BATCH_RELATION: table})
+        return self.connection.run(self.spec.sql, **{self.spec.relation: table})
 
     def _isolate(self, table: pa.Table, failed: list[tuple[int, str]]) -> list[pa.Table]:
         try:

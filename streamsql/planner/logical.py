@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamsql.analyzer.analyzer import OutputColumn, QueryAnalysis
+from streamsql.analyzer.analyzer import JoinAnalysis, OutputColumn, QueryAnalysis, Side
 from streamsql.catalog.catalog import DataSource
 from streamsql.expr.compile import Typed
 
@@ -21,6 +21,15 @@ class Source(LogicalNode):
     source: DataSource
     alias: str
     input: LogicalNode | None = None
+
+
+@dataclass(frozen=True)
+class Join(LogicalNode):
+    """Two sources joined on their key expressions (the left source is `input`)."""
+
+    input: Source
+    right: Source
+    spec: JoinAnalysis
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,10 @@ class Sink(LogicalNode):
 def build_logical_plan(analysis: QueryAnalysis, sink: DataSource | None) -> Sink:
     from streamsql.sqlformat import format_expression
 
-    node: LogicalNode = Source(analysis.source, analysis.alias)
+    sides = [Source(side.source, side.alias) for side in analysis.sides]
+    node: LogicalNode = sides[0]
+    if analysis.join is not None:
+        node = Join(sides[0], sides[1], analysis.join)
     if analysis.where is not None:
         node = Filter(node, analysis.where, format_expression(analysis.select.where))
     node = Project(node, analysis.key, analysis.value)

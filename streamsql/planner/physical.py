@@ -7,23 +7,54 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamsql import ast
-from streamsql.analyzer.analyzer import ROW_INDEX
+from streamsql.analyzer.analyzer import JOIN_ROWTIME, ROW_INDEX, JoinAnalysis
 from streamsql.catalog import types as T
 from streamsql.catalog.catalog import TABLE, DataSource
-from streamsql.catalog.schema import Column
-from streamsql.expr.compile import Scope, ScopeColumn, compile_expr, select_sql
+from streamsql.catalog.schema import ROWTIME, Column
+from streamsql.expr.compile import Scope, ScopeColumn, compile_expr, select_sql, to_sql
 from streamsql.functions.registry import FunctionRegistry
-from streamsql.planner.logical import Filter, Project, Repartition, Sink, Source, chain
+from streamsql.planner.logical import Filter, Join, Project, Repartition, Sink, Source, chain
 
 BATCH_RELATION = "batch"
+JOINED_RELATION = "joined"
+OUTPUT_ROWTIME = "$rowtime"  # a join result's timestamp: the later of its two records'
+DEFAULT_JOIN_GRACE_MS = 24 * 3_600_000  # ksqlDB's grace when a join names none
 PASSES = "$passes"  # over a table: whether the row passed WHERE
 
 
 @dataclass(frozen=True)
 class ProjectOperatorSpec:
-    """Filter and project a decoded batch with one SQL statement over relation `batch`."""
+    """Filter and project a decoded (or joined) batch with one SQL statement."""
 
     sql: str
+    relation: str = "batch"  # the name the SQL reads the batch under
+
+
+@dataclass(frozen=True)
+class SideSpec:
+    """How one source's records become batch columns (prefixed with ALIAS_ in a join)."""
+
+    source: DataSource
+    prefix: str
+    alias: str
+
+
+@dataclass(frozen=True)
+class JoinOperatorSpec:
+    """Join each side's batch against the other side's state, in DuckDB.
+
+    Stream-stream: both sides keep their records for the window; stream-table: the table
+    side keeps its latest row per key and only stream records produce output.
+    """
+
+    kind: str  # INNER | LEFT
+    stream_table: bool
+    before_ms: int
+    after_ms: int
+    retention_ms: int  # how long a stream side's records stay joinable
+    key_sql: tuple[str, str]  # each side's join key over its own batch columns
+    time_sql: tuple[str, str]  # each side's ROWTIME column
+    state: tuple[str, str]  # each side's state table
 
 
 @dataclass(frozen=True)
@@ -38,33 +69,60 @@ class PhysicalPlan:
     sink: DataSource | None
     limit: int | None
     logical: Sink
+    sides: tuple[SideSpec, ...] = ()
+    join: JoinOperatorSpec | None = None
 
     @property
     def output_columns(self) -> tuple[Column, ...]:
         return self.key + self.value
 
 
-def plan_physical(logical: Sink, registry: FunctionRegistry) -> PhysicalPlan:
+def plan_physical(logical: Sink, registry: FunctionRegistry, query_id: str = "") -> PhysicalPlan:
     nodes = chain(logical)
     source = next(n for n in nodes if isinstance(n, Source))
+    join = next((n for n in nodes if isinstance(n, Join)), None)
     project = next(n for n in nodes if isinstance(n, Project))
     where = next((n.predicate for n in nodes if isinstance(n, Filter)), None)
     repartitioned = any(isinstance(n, Repartition) for n in nodes)
 
-    row_index = compile_expr(ast.ColumnRef(ROW_INDEX),
-                             Scope([ScopeColumn(ROW_INDEX, T.BIGINT, ROW_INDEX)]), registry)
+    internal = Scope([ScopeColumn(ROW_INDEX, T.BIGINT, ROW_INDEX),
+                      ScopeColumn(JOIN_ROWTIME, T.BIGINT, JOIN_ROWTIME)])
     projections = [(o.expr, o.column.name) for o in project.key + project.value]
-    projections.append((row_index, ROW_INDEX))
+    projections.append((compile_expr(ast.ColumnRef(ROW_INDEX), internal, registry), ROW_INDEX))
     changelog = source.source.kind == TABLE
     if changelog and where is not None:
         # Every changelog record yields an output; the predicate decides upsert vs delete.
         projections.append((where, PASSES))
         where = None
-    sql = select_sql(projections, BATCH_RELATION, where)
-    return PhysicalPlan(source=source.source, project=ProjectOperatorSpec(sql),
+    sides = (SideSpec(source.source, "", source.alias),)
+    join_spec = None
+    relation = BATCH_RELATION
+    if join is not None:
+        projections.append((compile_expr(ast.ColumnRef(JOIN_ROWTIME), internal, registry),
+                            OUTPUT_ROWTIME))
+        spec = join.spec
+        sides = tuple(SideSpec(s.source, s.prefix, s.alias) for s in (spec.left, spec.right))
+        join_spec = _join_spec(spec, query_id)
+        relation = JOINED_RELATION
+    sql = select_sql(projections, relation, where)
+    return PhysicalPlan(source=source.source, project=ProjectOperatorSpec(sql, relation),
                         key=tuple(o.column for o in project.key),
                         value=tuple(o.column for o in project.value),
                         repartitioned=repartitioned,
                         filtered=where is not None and not changelog, changelog=changelog,
                         sink=logical.target, limit=logical.limit,
-                        logical=logical)
+                        logical=logical, sides=sides, join=join_spec)
+
+
+def _join_spec(spec: JoinAnalysis, query_id: str) -> JoinOperatorSpec:
+    within = spec.within
+    before = within.before.millis if within else 0
+    after = within.after.millis if within else 0
+    grace = within.grace.millis if within and within.grace else DEFAULT_JOIN_GRACE_MS
+    name = "".join(ch if ch.isalnum() else "_" for ch in query_id or "transient")
+    return JoinOperatorSpec(
+        kind=spec.kind, stream_table=spec.right.source.kind == TABLE,
+        before_ms=before, after_ms=after, retention_ms=max(before, after) + grace,
+        key_sql=(to_sql(spec.left_key.sql), to_sql(spec.right_key.sql)),
+        time_sql=(spec.left.sql_name(ROWTIME), spec.right.sql_name(ROWTIME)),
+        state=(f"join_{name}_left", f"join_{name}_right"))

@@ -15,6 +15,9 @@ import pyarrow as pa
 from streamsql.catalog.schema import Column
 from streamsql.errors import ProcessingError as QueryFailure
 from streamsql.log.backend import LogBackend, Record
+from streamsql.analyzer.analyzer import ROW_INDEX
+from streamsql.catalog.catalog import STREAM
+from streamsql.operators.join import JoinOperator
 from streamsql.operators.project import ProjectOperator
 from streamsql.planner.physical import PhysicalPlan
 from streamsql.runtime.processing_log import ProcessingError, ProcessingLog
@@ -42,21 +45,41 @@ class Query:
                  processing_log: ProcessingLog, *, throw_on_invalid_timestamp: bool = False):
         self.query_id = query_id
         self.plan = plan
-        self.decoder = RecordDecoder(plan.source, drop_null_values=plan.filtered,
-                                     throw_on_invalid_timestamp=throw_on_invalid_timestamp)
+        joined = plan.join is not None
+        # One decoder per source topic; in a join a stream record needs a value to match.
+        self.decoders: dict[str, tuple[int, RecordDecoder]] = {}
+        for index, side in enumerate(plan.sides):
+            self.decoders[side.source.topic] = (index, RecordDecoder(
+                side.source, prefix=side.prefix,
+                drop_null_values=plan.filtered or (joined and side.source.kind == STREAM),
+                throw_on_invalid_timestamp=throw_on_invalid_timestamp))
         self.connection = store.cursor()
         self.project = ProjectOperator(plan.project, self.connection)
+        self.join = None
+        if joined:
+            empty = tuple(decoder.decode(topic, []).table
+                          for topic, (_, decoder) in self.decoders.items())
+            self.join = JoinOperator(plan.join, self.connection, empty)
         self.processing_log = processing_log
         self.metrics = QueryMetrics()
         self.state = "CREATED"
 
     @property
     def source_topics(self) -> list[str]:
-        return [self.plan.source.topic]
+        return list(self.decoders)
 
     async def _transform(self, topic: str, records: list[Record]) -> tuple[pa.Table, DecodedBatch]:
-        batch = self.decoder.decode(topic, records)
-        result, failed = self.project.process(batch.table)
+        side, decoder = self.decoders[topic]
+        batch = decoder.decode(topic, records)
+        rows = batch.table
+        if self.join is not None:
+            probed = self.join.probe(side, rows)
+            tombstones = [records[i].value is None for i in rows.column(ROW_INDEX).to_pylist()]
+            self.join.store(side, rows, tombstones)
+            rows = probed
+            if self.plan.join.stream_table and side == 1:
+                rows = rows.slice(0, 0)  # a table update changes state; it emits nothing
+        result, failed = self.project.process(rows)
         errors = batch.errors + [
             ProcessingError(reason, topic, records[row].partition, records[row].offset,
                             kind="EVALUATION_ERROR") for row, reason in failed]
@@ -65,6 +88,14 @@ class Query:
         self.metrics.last_batch_at = time.time()
         await self.processing_log.record(self.query_id, errors)
         return result, batch
+
+    async def _partitions(self) -> list[tuple[str, int]]:
+        """Every (topic, partition) the query reads."""
+        positions = []
+        for topic in self.source_topics:
+            info = await self.backend.describe_topic(topic)
+            positions.extend((topic, p) for p in range(info.partitions if info else 1))
+        return positions
 
     def close(self) -> None:
         self.connection.close()
@@ -86,7 +117,8 @@ class PersistentQuery(Query):
         self.encoder = ResultEncoder(plan.sink, sink_partitions)
         self._task: asyncio.Task | None = None
         self._stopping = False
-        self.lag: dict[int, int] = {}  # per source partition: log end - committed offset
+        # per source (topic, partition): log end offset - committed offset
+        self.lag: dict[tuple[str, int], int] = {}
         self.failure: str | None = None
 
     @property
@@ -115,30 +147,29 @@ class PersistentQuery(Query):
 
     async def run(self) -> None:
         """Consume until stopped: fetch -> process -> produce -> commit, per partition."""
-        topic = self.plan.source.topic
-        info = await self.backend.describe_topic(topic)
-        partitions = info.partitions if info else 1
-        offsets = {p: await self._start_offset(topic, p) for p in range(partitions)}
+        positions = await self._partitions()
+        offsets = {tp: await self._start_offset(*tp) for tp in positions}
         self.state = "RUNNING"
         progress = _Progress(self.query_id)
+        single = len(positions) == 1
         while not self._stopping:
             idle = True
-            for partition in range(partitions):
-                records = await self.backend.fetch(
-                    topic, partition, offsets[partition], MAX_BATCH,
-                    timeout_ms=200 if partitions == 1 else 0)
+            for topic, partition in positions:
+                records = await self.backend.fetch(topic, partition, offsets[topic, partition],
+                                                   MAX_BATCH, timeout_ms=200 if single else 0)
                 if not records:
                     continue
                 idle = False
                 await self.process(topic, records)
                 # Outputs are durable (produce returned) before the input offset moves:
                 # a crash in between re-processes the batch (at-least-once), never loses it.
-                offsets[partition] = records[-1].offset + 1
-                await self.backend.commit(self.group, {(topic, partition): offsets[partition]})
-                self.lag[partition] = await self.backend.end_offset(topic, partition) - \
-                    offsets[partition]
+                offsets[topic, partition] = records[-1].offset + 1
+                await self.backend.commit(self.group,
+                                          {(topic, partition): offsets[topic, partition]})
+                self.lag[topic, partition] = await self.backend.end_offset(topic, partition) - \
+                    offsets[topic, partition]
             progress.report(self.metrics, sum(self.lag.values()))
-            if idle and partitions > 1:
+            if idle and not single:
                 await asyncio.sleep(0.05)
 
     def start(self) -> None:
@@ -207,26 +238,25 @@ class PushQuery(Query):
 
     async def rows(self):
         """Yield result rows (lists of Python values) as they arrive, until LIMIT."""
-        topic = self.plan.source.topic
-        info = await self.backend.describe_topic(topic)
-        partitions = info.partitions if info else 1
+        positions = await self._partitions()
         offsets = {}
-        for p in range(partitions):
-            offsets[p] = (await self.backend.start_offset(topic, p) if self.from_beginning
-                          else await self.backend.end_offset(topic, p))
+        for topic, partition in positions:
+            offsets[topic, partition] = (
+                await self.backend.start_offset(topic, partition) if self.from_beginning
+                else await self.backend.end_offset(topic, partition))
         names = [c.name for c in self.columns]
         emitted = 0
         self.state = "RUNNING"
         try:
             while self.limit is None or emitted < self.limit:
                 got = False
-                for partition in range(partitions):
-                    records = await self.backend.fetch(topic, partition, offsets[partition],
-                                                       MAX_BATCH, timeout_ms=0)
+                for topic, partition in positions:
+                    records = await self.backend.fetch(topic, partition,
+                                                       offsets[topic, partition], MAX_BATCH)
                     if not records:
                         continue
                     got = True
-                    offsets[partition] = records[-1].offset + 1
+                    offsets[topic, partition] = records[-1].offset + 1
                     result, _ = await self._transform(topic, records)
                     for row in result.select(names).to_pylist():
                         yield [row[n] for n in names]

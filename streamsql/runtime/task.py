@@ -17,7 +17,7 @@ from streamsql.catalog.schema import (HEADER, KEY, ROWOFFSET, ROWPARTITION, ROWT
                                       WINDOWEND, WINDOWSTART)
 from streamsql.log.backend import Record
 from streamsql.log.partitioner import partition_for
-from streamsql.planner.physical import PASSES
+from streamsql.planner.physical import OUTPUT_ROWTIME, PASSES
 from streamsql.runtime.processing_log import ProcessingError
 from streamsql.serde import make_serde
 from streamsql.serde.timestamps import extract_timestamps
@@ -36,9 +36,10 @@ class DecodedBatch:
 class RecordDecoder:
     """Records of one source topic -> the Arrow batch a query's SQL reads."""
 
-    def __init__(self, source: DataSource, *, drop_null_values: bool = False,
+    def __init__(self, source: DataSource, *, prefix: str = "", drop_null_values: bool = False,
                  throw_on_invalid_timestamp: bool = False):
         self.source = source
+        self.prefix = prefix  # a join names each side's columns ALIAS_COLUMN
         self.drop_null_values = drop_null_values
         self.key_serde = make_serde(source.key_format, source.schema.key, is_key=True,
                                     window=source.window)
@@ -92,6 +93,8 @@ class RecordDecoder:
         if self.source.window is not None:
             columns[WINDOWSTART] = keys.window_start
             columns[WINDOWEND] = keys.window_end
+        if self.prefix:
+            columns = {f"{self.prefix}{name}": array for name, array in columns.items()}
         columns[ROW_INDEX] = pa.array(range(n), pa.int64())
         table = pa.table(columns)
 
@@ -147,6 +150,8 @@ class ResultEncoder:
             else [True] * len(rows)
         if self.sink.timestamp_column is not None:
             timestamps = _epoch_millis(result.column(self.sink.timestamp_column)).to_pylist()
+        elif OUTPUT_ROWTIME in result.column_names:
+            timestamps = result.column(OUTPUT_ROWTIME).to_pylist()
         else:
             timestamps = pc.take(batch.table.column(ROWTIME), positions).to_pylist()
         records = batch.records

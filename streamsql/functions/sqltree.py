@@ -1,0 +1,71 @@
+"""Small builders of DuckDB sqlglot trees shared by the compiler and function definitions.
+
+Trees only: turning them into text is expr/compile.py's job.
+"""
+from __future__ import annotations
+
+import itertools
+
+from sqlglot import exp
+
+_lambda_ids = itertools.count()
+
+
+def fn(name: str, *args: exp.Expression) -> exp.Expression:
+    """A call of a DuckDB function by its DuckDB name, passed through untranslated."""
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def lit(value) -> exp.Expression:
+    """A literal: str -> string, bool -> boolean, int/float -> number, None -> NULL."""
+    if value is None:
+        return exp.null()
+    if isinstance(value, bool):
+        return exp.true() if value else exp.false()
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    return exp.Literal.number(value)
+
+
+def ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def column(name: str) -> exp.Column:
+    return exp.Column(this=ident(name))
+
+
+def fresh_param() -> str:
+    """A lambda parameter name users cannot write (their identifiers never start with '__')."""
+    return f"__p{next(_lambda_ids)}"
+
+
+def lambda_(params: list[str], body: exp.Expression) -> exp.Lambda:
+    return exp.Lambda(this=body, expressions=[ident(p) for p in params])
+
+
+def case(*whens: tuple[exp.Expression, exp.Expression], default: exp.Expression | None = None
+         ) -> exp.Case:
+    node = exp.Case()
+    for condition, result in whens:
+        node = node.when(condition, result)
+    if default is not None:
+        node = node.else_(default)
+    return node
+
+
+def paren(node: exp.Expression) -> exp.Paren:
+    return exp.Paren(this=node)
+
+
+def concat(*parts: exp.Expression) -> exp.Expression:
+    """`a || b || ...`: NULL if any part is NULL."""
+    result = parts[0]
+    for part in parts[1:]:
+        result = exp.DPipe(this=result, expression=part)
+    return result
+
+
+def try_(node: exp.Expression) -> exp.Expression:
+    """DuckDB's TRY(expr): NULL for the rows where expr raises, instead of failing the batch."""
+    return fn("TRY", node)
