@@ -272,8 +272,12 @@ class Engine:
         """The catalog entry of a CSAS sink: topic, formats and features from WITH or the source."""
         props = Properties(stmt.properties, SINK_PROPERTIES)
         src = analysis.source
+        inherited_key = src.key_format.name
+        if inherited_key == "NONE" and analysis.key:
+            # a NONE key cannot carry the new key columns: fall back to the default key format
+            inherited_key = None
         key_name, value_name = resolve_format_names(
-            props, self.config, inherited_key=src.key_format.name,
+            props, self.config, inherited_key=inherited_key,
             inherited_value=src.value_format.name)
         schema = analysis.schema
         key_format, value_format = build_formats(
@@ -291,7 +295,8 @@ class Engine:
                                       "CTAS" if analysis.result_kind == TABLE else "CSAS")
         return DataSource(name=stmt.name, kind=analysis.result_kind, schema=schema, topic=topic,
                           key_format=key_format, value_format=value_format,
-                          window=src.window if not analysis.repartitioned else None,
+                          window=src.window if analysis.join is None and
+                          not analysis.repartitioned else None,
                           timestamp_column=timestamp_column, timestamp_format=timestamp_format,
                           sql=sql, created_by_query=query_id)
 

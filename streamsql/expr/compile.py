@@ -74,7 +74,27 @@ def compile_expr(expr: ast.Expr, scope: Scope, registry: FunctionRegistry, *,
 
 def to_sql(node: exp.Expression) -> str:
     """DuckDB SQL text of a tree."""
-    return node.sql(dialect="duckdb")
+    return node.transform(_parenthesize_operands).sql(dialect="duckdb")
+
+
+# Binary nodes whose operands are not operator precedence's business.
+_NOT_OPERATORS = (exp.Dot, exp.PropertyEQ, exp.Escape)
+
+
+def _parenthesize_operands(node: exp.Expression) -> exp.Expression:
+    """Parenthesize operator operands that are operators themselves.
+
+    Trees are built by nesting nodes, and sqlglot prints nested operators without
+    parentheses (Div(Sub(a, b), c) as `a - b / c`); explicit ones keep the tree's meaning.
+    """
+    if not isinstance(node, (exp.Binary, exp.Not, exp.Neg)) or isinstance(node, _NOT_OPERATORS):
+        return node
+    for key in ("this", "expression"):
+        child = node.args.get(key)
+        if isinstance(child, (exp.Binary, exp.Not, exp.Neg)) and \
+                not isinstance(child, _NOT_OPERATORS):
+            node.set(key, exp.Paren(this=child))
+    return node
 
 
 def select_sql(projections: Sequence[tuple[Typed, str]], relation: str,
@@ -147,8 +167,8 @@ class _Compiler:
             raise StatementError(f"{prefix} '{text}' cannot be resolved.", node.span,
                                  hint=f"did you mean '{close[0]}'?" if close else None)
         if len(found) > 1:
-            sources = ", ".join(sorted(c.source or "" for c in found))
-            raise StatementError(f"Column '{text}' is ambiguous: it could come from {sources}.",
+            options = " or ".join(f"{c.source}.{c.name}" for c in found)
+            raise StatementError(f"Column '{text}' is ambiguous. Could be {options}.",
                                  node.span, hint=f"qualify it, e.g. {found[0].source}.{node.name}")
         return Typed(column(found[0].sql_name), found[0].type)
 

@@ -7,14 +7,18 @@ Known gap: zone names (`z`) format as the zone offset, not as 'PDT'.
 """
 from __future__ import annotations
 
+import datetime
+import functools
 import re
+import zoneinfo
 
 from sqlglot import exp
 
 from streamsql.catalog.types import BIGINT, DATE, INTEGER, STRING, TIME, TIMESTAMP, SqlType
 from streamsql.errors import NotSupportedError, StatementError
 from streamsql.functions.registry import Call, FunctionRegistry, UnitArg
-from streamsql.functions.sqltree import case, column, fn, fresh_param, lambda_, lit, paren
+from streamsql.functions.sqltree import (case, column, concat, fn, fresh_param, lambda_, lit,
+                                         paren)
 from streamsql.functions.typed import Typed
 
 CATEGORY = "DATE / TIME"
@@ -181,7 +185,58 @@ def _shift(timestamp: exp.Expression, zone: Typed, to_local: bool) -> exp.Expres
 
 def _format(timestamp: exp.Expression, pattern: Typed, zone: Typed | None) -> exp.Expression:
     local = _shift(timestamp, zone, to_local=True) if zone is not None else timestamp
-    return _strftime(local, pattern)
+    literal = _literal_pattern(pattern)
+    if literal is None or "%Z" not in java_to_strftime(literal):
+        return _strftime(local, pattern)
+    # DuckDB cannot name a zone it is not set to, so zone names are spliced in.
+    pieces = java_to_strftime(literal).split("%Z")
+    name = _zone_name(timestamp, local, zone)
+    parts: list[exp.Expression] = []
+    for index, piece in enumerate(pieces):
+        if index:
+            parts.append(name)
+        if piece:
+            parts.append(fn("STRFTIME", local, lit(piece)))
+    return concat(*parts)
+
+
+def _zone_name(utc: exp.Expression, local: exp.Expression, zone: Typed | None
+               ) -> exp.Expression:
+    """Java's short zone name ('PDT', 'BST') of a zone at an instant.
+
+    The names a literal zone uses are looked up once (zoneinfo) by UTC offset; the row's
+    offset picks one. Other zones print as their offset.
+    """
+    if zone is None:
+        return lit("UTC")
+    offset_seconds = exp.Sub(this=fn("EPOCH", local), expression=fn("EPOCH", utc))
+    minutes = exp.cast(exp.Div(this=offset_seconds, expression=lit(60)), "INT")
+    as_offset = fn("PRINTF", lit("%s%02d:%02d"),
+                   case((exp.LT(this=minutes, expression=lit(0)), lit("-")), default=lit("+")),
+                   exp.IntDiv(this=fn("ABS", minutes), expression=lit(60)),
+                   exp.Mod(this=fn("ABS", minutes), expression=lit(60)))
+    literal = _literal_pattern(zone)
+    names = _zone_names(literal) if literal is not None else {}
+    if not names:
+        return as_offset
+    return case(*((exp.EQ(this=minutes, expression=lit(offset)), lit(name))
+                  for offset, name in names.items()), default=as_offset)
+
+
+@functools.lru_cache(maxsize=256)
+def _zone_names(zone_id: str) -> dict[int, str]:
+    """UTC offset in minutes -> short name, for the offsets a zone has used since 1970."""
+    try:
+        zone = zoneinfo.ZoneInfo(zone_id)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return {}
+    names: dict[int, str] = {}
+    for year in range(1970, 2040):
+        for month in (1, 7):
+            instant = datetime.datetime(year, month, 15, 12, tzinfo=zone)
+            offset = int(instant.utcoffset().total_seconds() // 60)
+            names.setdefault(offset, instant.tzname())
+    return names
 
 
 def _parse(call: Call, text: exp.Expression, pattern: Typed, zone: Typed | None

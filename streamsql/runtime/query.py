@@ -114,7 +114,8 @@ class PersistentQuery(Query):
         self.backend = backend
         self.group = group
         self.auto_offset_reset = auto_offset_reset
-        self.encoder = ResultEncoder(plan.sink, sink_partitions)
+        self.encoder = ResultEncoder(plan.sink, sink_partitions,
+                                     repartitioned=plan.repartitioned)
         self._task: asyncio.Task | None = None
         self._stopping = False
         # per source (topic, partition): log end offset - committed offset

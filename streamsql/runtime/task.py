@@ -125,8 +125,9 @@ class RecordDecoder:
 class ResultEncoder:
     """Query results -> records for the sink topic (key, value, timestamp, headers, partition)."""
 
-    def __init__(self, sink: DataSource, partitions: int):
+    def __init__(self, sink: DataSource, partitions: int, *, repartitioned: bool = False):
         self.sink = sink
+        self.repartitioned = repartitioned
         self.partitions = partitions
         self.key_serde = make_serde(sink.key_format, sink.schema.key, is_key=True,
                                     window=sink.window)
@@ -164,6 +165,8 @@ class ResultEncoder:
                     f"Invalid timestamp {timestamp} for the sink record", batch.topic,
                     source.partition, source.offset, kind="TIMESTAMP_ERROR"))
                 continue
+            if source.value is None and self.repartitioned:
+                key = None  # ksqlDB does not evaluate PARTITION BY for a record without a value
             if source.value is None or not passed:
                 # A record without a value stays one (a table's delete); a table row that
                 # no longer passes WHERE is deleted from the result table.

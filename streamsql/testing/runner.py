@@ -13,7 +13,7 @@ import tempfile
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from streamsql import ast, parser
 from streamsql.errors import StreamSQLError
@@ -44,6 +44,9 @@ BASE_PROPERTIES = {
 EXACT_NUMBERS_PROPERTY = "use.exact.numeric.comparison"
 
 _CREATE_STATEMENTS = (ast.CreateStream, ast.CreateTable, ast.CreateStreamAs, ast.CreateTableAs)
+
+if TYPE_CHECKING:
+    from streamsql.engine import Engine
 
 REST_SKIP_REASON = "REST-QTT files need the HTTP endpoint (not built yet)"
 REGISTRY_SKIP_REASON = "needs a schema registry"
@@ -205,7 +208,7 @@ def _describe_internal(err: BaseException) -> str:
 class _Session:
     """The steps of one run against its engine."""
 
-    def __init__(self, engine: Any, run: Run):
+    def __init__(self, engine: "Engine", run: Run):
         self.engine = engine
         self.run = run
         self.exact_numbers = run.property_map.get(EXACT_NUMBERS_PROPERTY, "true").lower() != "false"

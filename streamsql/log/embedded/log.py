@@ -88,8 +88,12 @@ class EmbeddedLog:
         recover every partition."""
         if self._lock.is_held:
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock.acquire()
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+        except OSError as error:
+            raise LogError(f"cannot use data directory {self.data_dir}: {error.strerror}",
+                           hint="give a directory this user can create and write") from error
         try:
             for leftover in ("staging", "trash"):
                 shutil.rmtree(self.data_dir / leftover, ignore_errors=True)
