@@ -52,9 +52,9 @@ class RecordDecoder:
         values = self.value_serde.decode([r.value for r in records])
         bad: dict[int, str] = {}
         for i, reason in keys.errors.items():
-            bad.setdefault(i, f"Error deserializing key from topic {topic}: {reason}")
+            bad.setdefault(i, f"Failed to deserialize key from topic: {topic}. {reason}")
         for i, reason in values.errors.items():
-            bad.setdefault(i, f"Error deserializing value from topic {topic}: {reason}")
+            bad.setdefault(i, f"Failed to deserialize value from topic: {topic}. {reason}")
 
         # A record without a value passes through a projection as a record without a
         # value, but no predicate can hold for it (as in ksqlDB).
