@@ -1,0 +1,1 @@
+SELECT * FROM orders LIMIT 2.5;

@@ -1,0 +1,2 @@
+CREATE STREAM TEST (ID INT KEY, data STRING) WITH (kafka_topic='t', value_format='JSON');
+CREATE TABLE OUTPUT AS SELECT f1, COUNT(*) FROM TEST GROUP BY f3, (f2, f1);

@@ -1,0 +1,2 @@
+SELECT id FROM orders
+  WHERE amount > 10 EMIT CHANGE;

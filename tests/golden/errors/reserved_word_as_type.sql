@@ -1,0 +1,1 @@
+SELECT id, cast(amount as NULL) FROM orders;

@@ -1,0 +1,1 @@
+CREATE STREAM INPUT (K STRING (KEY)) WITH (kafka_topic='input', value_format='JSON');
