@@ -68,7 +68,7 @@ async def _shell(data_dir: Path, properties: dict[str, str], variables: dict[str
 
 async def _run(engine: Engine, text: str) -> None:
     try:
-        results = await engine.execute(text)
+        results = await engine.execute(text, client_statements=True)
     except StreamSQLError as err:
         print(err.render())
         return

@@ -20,7 +20,7 @@ def cell(value: Any) -> str:
         return base64.b64encode(value).decode()
     if isinstance(value, (list, dict)):
         return json.dumps(value, default=_json_default, separators=(",", ":"))
-    return str(value)
+    return " ".join(str(value).split()) if isinstance(value, str) else str(value)
 
 
 def _json_default(value):

@@ -84,7 +84,7 @@ async def _run_script(args, text: str) -> int:
     await engine.start()
     try:
         try:
-            results = await engine.execute(text)
+            results = await engine.execute(text, client_statements=True)
         except StreamSQLError as err:
             print(err.render(), file=sys.stderr)
             return 1
@@ -136,7 +136,7 @@ async def _execute_service_file(engine, text: str) -> None:
 
     for piece in parser.split_statements(text):
         statement_text = parser.substitute_variables(piece, engine.variables)
-        for stmt in parser.parse(statement_text):
+        for stmt in parser.parse(statement_text, client_statements=True):
             name = getattr(stmt, "name", None)
             if isinstance(stmt, (ast.CreateStream, ast.CreateTable, ast.CreateStreamAs,
                                  ast.CreateTableAs)) and engine.catalog.source(name) is not None:
@@ -147,7 +147,7 @@ async def _execute_service_file(engine, text: str) -> None:
                     for q in engine.catalog.queries.values()):
                 logger.info("INSERT INTO %s query already running; keeping it", stmt.target)
                 continue
-            results = await engine.execute(statement_text)
+            results = await engine.execute(statement_text, client_statements=True)
             for result in results:
                 if result.message:
                     logger.info("%s", result.message)

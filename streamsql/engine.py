@@ -147,18 +147,20 @@ class Engine:
     def queries(self) -> list[PersistentQuery]:
         return list(self.persistent.values())
 
-    async def execute(self, text: str, properties: dict[str, Any] | None = None) -> list[Result]:
+    async def execute(self, text: str, properties: dict[str, Any] | None = None, *,
+                      client_statements: bool = False) -> list[Result]:
         """Parse and execute a script, statement by statement.
 
         Raises the first statement's error (a StreamSQLError); statements before it keep
-        their effects, as in ksqlDB's REST API.
+        their effects, as in ksqlDB's REST API. `client_statements` also accepts what only
+        ksqlDB's CLI accepts (RUN SCRIPT), for the shell and `--file`.
         """
         saved = self.config
         if properties:
             self.config = self.config.with_overrides(properties)
         try:
             results = []
-            for statement, sql in self._statements(text):
+            for statement, sql in self._statements(text, client_statements):
                 try:
                     results.append(await self._execute_one(statement, sql))
                 except StreamSQLError as err:
@@ -173,16 +175,16 @@ class Engine:
                         self.config = self.config.without(key) if key not in saved.overrides \
                             else self.config.with_overrides({key: saved.overrides[key]})
 
-    def _statements(self, text: str):
+    def _statements(self, text: str, client_statements: bool):
         """(statement, its text) pairs; ${var} substitution happens statement by statement,
         so DEFINE affects the statements after it."""
         if "${" not in text:
-            for statement in parser.parse(text):
+            for statement in parser.parse(text, client_statements=client_statements):
                 yield statement, _statement_text(text, statement)
             return
         for piece in parser.split_statements(text):
             substituted = parser.substitute_variables(piece, self.variables)
-            for statement in parser.parse(substituted):
+            for statement in parser.parse(substituted, client_statements=client_statements):
                 yield statement, _statement_text(substituted, statement)
 
     async def _execute_one(self, stmt: ast.Statement, sql: str) -> Result:
@@ -516,7 +518,7 @@ class Engine:
         except OSError as err:
             raise StatementError(f"Cannot read script '{stmt.path}': {err.strerror}",
                                  stmt.span) from None
-        results = await self.execute(text)
+        results = await self.execute(text, client_statements=True)
         return Result(sql, message=f"Ran {len(results)} statements from {stmt.path}",
                       data=results)
 

@@ -174,6 +174,7 @@ class PersistentQuery(Query):
                 await asyncio.sleep(0.05)
 
     def start(self) -> None:
+        self.state = "RUNNING"
         self._task = asyncio.create_task(self._run_guarded(), name=self.query_id)
 
     async def _run_guarded(self) -> None:
