@@ -10,7 +10,7 @@ async def print_result(result, out=sys.stdout) -> None:
     if result.kind == "table":
         print(table(result.columns, result.rows), file=out)
         if result.entity in ("pullQuery",):
-            print(f"Query terminated", file=out)
+            print("Query terminated", file=out)
     elif result.kind == "stream":
         if result.entity == "print":
             async for (line,) in result.stream:
@@ -18,10 +18,8 @@ async def print_result(result, out=sys.stdout) -> None:
             return
         widths = column_widths(result.columns)
         print(header(result.columns, widths), file=out, flush=True)
-        count = 0
         async for row in result.stream:
             print(stream_row(row, widths), file=out, flush=True)
-            count += 1
-        print(f"Limit Reached\nQuery terminated", file=out)
+        print("Limit Reached\nQuery terminated", file=out)
     elif result.message:
         print(result.message, file=out)

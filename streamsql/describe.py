@@ -5,7 +5,6 @@ from typing import TYPE_CHECKING
 
 from streamsql import ast
 from streamsql.catalog.catalog import STREAM, TABLE
-from streamsql.config import DEFAULTS
 from streamsql.errors import StatementError
 
 if TYPE_CHECKING:

@@ -12,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
-
-import orjson
 
 from streamsql import ast, parser
 from streamsql.analyzer.analyzer import QueryAnalysis, analyze_query
@@ -28,7 +25,7 @@ from streamsql.analyzer.sources import analyze_create_source, validate_formats, 
 from streamsql.catalog import types as T
 from streamsql.catalog.catalog import STREAM, TABLE, Catalog, DataSource, QueryInfo
 from streamsql.catalog.command_log import CommandLog
-from streamsql.catalog.schema import HEADER, KEY, VALUE, LogicalSchema
+from streamsql.catalog.schema import VALUE, Column, LogicalSchema
 from streamsql.config import Config
 from streamsql.errors import NotSupportedError, StatementError, StreamSQLError
 from streamsql.functions.registry import FunctionRegistry, default_registry
@@ -258,7 +255,7 @@ class Engine:
         await self.backend.create_topic(sink.topic, partitions, replicas)
         await self._log_command(sql)
         if existing is not None and query_id in self.persistent:
-            await self.persistent.pop(query_id).stop()
+            await self.persistent.pop(query_id).stop(drop_state=True)
         info = QueryInfo(query_id, sql, sink.name, _source_names(analysis), prefix)
         self.catalog = self.catalog.with_source(sink).with_query(info)
         self._start_query(info, plan, sink_partitions=partitions)
@@ -412,7 +409,7 @@ class Engine:
                 f"{source.name}.", stmt.span)
         await self._log_command(sql)
         if source.created_by_query and source.created_by_query in self.persistent:
-            await self.persistent.pop(source.created_by_query).stop()
+            await self.persistent.pop(source.created_by_query).stop(drop_state=True)
             self.catalog = self.catalog.without_query(source.created_by_query)
         self.catalog = self.catalog.without_source(source.name)
         if stmt.delete_topic:
@@ -429,14 +426,13 @@ class Engine:
             raise StatementError(f"Cannot alter {word} '{source.name}': ALTER operations are not "
                                  f"supported on source {word}s.", stmt.span)
         if source.created_by_query:
-            raise StatementError(f"ALTER command is not supported for CREATE ... AS statements.",
+            raise StatementError("ALTER command is not supported for CREATE ... AS statements.",
                                  stmt.span)
         columns = list(source.schema.columns)
         for col in stmt.columns:
             if source.schema.find(col.name) is not None:
                 raise StatementError(f"Cannot add column `{col.name}` to schema. A column with "
                                      "the same name already exists.", col.span)
-            from streamsql.catalog.schema import Column
             columns.append(Column(col.name, T.from_ast(col.type, self.catalog.types), VALUE))
         await self._log_command(sql)
         from dataclasses import replace
@@ -478,7 +474,7 @@ class Engine:
             query_id = next(q for q in self.catalog.queries if q.upper() == query_id.upper())
             query = self.persistent.pop(query_id, None)
             if query is not None:
-                await query.stop()
+                await query.stop(drop_state=True)
             info = self.catalog.queries[query_id]
             self.catalog = self.catalog.without_query(query_id)
             sink = self.catalog.source(info.sink) if info.sink else None

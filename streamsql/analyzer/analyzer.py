@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from streamsql import ast
 from streamsql.catalog import types as T
 from streamsql.catalog.catalog import STREAM, TABLE, Catalog, DataSource
-from streamsql.catalog.schema import (HEADER, KEY, PSEUDO_COLUMNS, ROWTIME, VALUE, WINDOW_BOUNDS,
+from streamsql.catalog.schema import (KEY, PSEUDO_COLUMNS, ROWTIME, VALUE, WINDOW_BOUNDS,
                                       Column, LogicalSchema)
 from streamsql.errors import NotSupportedError, StatementError
 from streamsql.expr.compile import Scope, ScopeColumn, Typed, compile_expr

@@ -176,11 +176,11 @@ def build_formats(props: Properties, config: Config, columns: tuple[Column, ...]
         key_delim = inherited_key.property("delimiter")
     if value_delim is not None:
         if value_name != "DELIMITED":
-            raise StatementError(f"Delimiter only supported with DELIMITED format")
+            raise StatementError("Delimiter only supported with DELIMITED format")
         value_props.append(("delimiter", value_delim))
     if key_delim is not None:
         if key_name != "DELIMITED":
-            raise StatementError(f"Delimiter only supported with DELIMITED format")
+            raise StatementError("Delimiter only supported with DELIMITED format")
         key_props.append(("delimiter", key_delim))
     return (FormatInfo(key_name, tuple(key_props), frozenset(key_features)),
             FormatInfo(value_name, tuple(value_props), frozenset(value_features)))

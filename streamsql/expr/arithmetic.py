@@ -16,7 +16,7 @@ from sqlglot import exp
 from streamsql.catalog.types import DOUBLE, STRING, SqlType
 from streamsql.errors import Span, StatementError
 from streamsql.functions import casts
-from streamsql.functions.sqltree import case, lit, paren, try_
+from streamsql.functions.sqltree import case, failing, paren, try_
 from streamsql.functions.typed import Typed
 
 ARITHMETIC_OPS = ("+", "-", "*", "/", "%")
@@ -64,11 +64,8 @@ def arithmetic(op: str, left: Typed, right: Typed, text: str, span: Span | None,
 
 
 def raising(sql_type: SqlType) -> exp.Expression:
-    """An expression of `sql_type` that fails when evaluated, yet stays foldable-safe and TRY-able.
-
-    DuckDB's error() is volatile, and TRY refuses volatile functions; a failing cast is not.
-    """
-    return exp.cast(exp.cast(lit("NULL operand in lambda"), "INT"), casts.duckdb_type(sql_type))
+    """An expression of `sql_type` that fails when evaluated (see sqltree.failing)."""
+    return failing(casts.duckdb_type(sql_type))
 
 
 def _arithmetic(op: str, left: Typed, right: Typed, text: str, span: Span | None) -> Typed:

@@ -23,12 +23,14 @@ from streamsql.expr.arithmetic import ARITHMETIC_OPS, arithmetic, negate
 from streamsql.expr.text import format_expr, is_comparison, operator_name
 from streamsql.functions import casts
 from streamsql.functions.registry import Call, FunctionRegistry, LambdaArg, UnitArg
-from streamsql.functions.sqltree import case, column, fn, ident, lambda_, lit, paren
+from streamsql.functions.sqltree import case, column, fn, ident, lambda_, lit, paren, try_
 from streamsql.functions.typed import Typed
 
 __all__ = ["ScopeColumn", "Scope", "Typed", "compile_expr", "to_sql", "select_sql", "evaluate"]
 
 _INT32 = range(-(1 << 31), 1 << 31)
+_LITERALS = (ast.StringLiteral, ast.IntegerLiteral, ast.DecimalLiteral, ast.DoubleLiteral,
+             ast.BooleanLiteral)
 _TRUE_TEXT = {"true", "t", "yes", "y"}
 _FALSE_TEXT = {"false", "f", "no", "n"}
 
@@ -131,7 +133,7 @@ class _Compiler:
     def compile(self, node: ast.Expr, scope: Scope) -> Typed:
         method = getattr(self, "_" + type(node).__name__, None)
         if method is None:
-            raise StatementError(f"Unsupported expression: {format_expr(node)}", node.span)
+            raise TypeError(f"not an expression node: {node!r}")
         return method(node, scope)
 
     # ---- literals -----------------------------------------------------------------------
@@ -388,12 +390,21 @@ class _Compiler:
                              node, "map")
         if values is None:
             raise StatementError("Cannot construct a map with all NULL values", node.span)
-        keys = self._unify(keys, node, "map", target=STRING)
-        # A NULL key is kept under the text 'null', as ksqlDB's JSON output shows it.
-        key_sql = [fn("COALESCE", k.sql, lit("null")) for k in keys]
+        keys = self._unify(keys, node, "map")
+        key_type = keys[0].type
+        key_sql = [k.sql for k in keys]
+        if key_type == STRING:
+            # A NULL key is kept under the text 'null', as ksqlDB's JSON output shows it.
+            key_sql = [fn("COALESCE", k, lit("null")) for k in key_sql]
         sql = fn("MAP", exp.Array(expressions=key_sql),
                  exp.Array(expressions=[v.sql for v in values]))
-        return Typed(sql, SqlType.map(STRING, values[0].type))
+        distinct_literals = all(isinstance(e.key, _LITERALS) for e in node.entries) and \
+            len({format_expr(e.key) for e in node.entries}) == len(node.entries)
+        if not distinct_literals:
+            # Keys computed per row may collide, which DuckDB rejects (ksqlDB keeps the last
+            # value): TRY keeps that to the row, which gets NULL.
+            sql = try_(sql)
+        return Typed(sql, SqlType.map(key_type, values[0].type))
 
     def _CreateStruct(self, node: ast.CreateStruct, scope: Scope) -> Typed:
         names = [f.name for f in node.fields]
@@ -469,29 +480,36 @@ class _Compiler:
         raise StatementError(f"Expected {target.sql()} but {format_expr(node)} is "
                              f"{value.type.sql()}", node.span)
 
-    def _unify(self, items: list[tuple[ast.Expr, Typed]], node: ast.Expr, what: str,
-               target: SqlType | None = None) -> list[Typed] | None:
+    def _unify(self, items: list[tuple[ast.Expr, Typed]], node: ast.Expr, what: str
+               ) -> list[Typed] | None:
         """Elements of an ARRAY/MAP constructor coerced to one type, as ksqlDB coerces them.
 
         The type comes from the non-string-literal elements (numerics meet at their common
         type, structs merge their fields); string literals are then parsed into it. None
         if every element is an untyped NULL.
         """
+        target = self._element_type(items, node, what)
         if target is None:
-            target = self._element_type(items, node, what)
-            if target is None:
-                return None
+            return None
         return [self._coerce_element(item_node, item, target) for item_node, item in items]
 
     def _element_type(self, items: list[tuple[ast.Expr, Typed]], node: ast.Expr, what: str
                       ) -> SqlType | None:
-        decided = [t.type for n, t in items
-                   if t.type is not None and not isinstance(n, ast.StringLiteral)]
+        """The type expressions decide; literals only count when nothing else does.
+
+        Numeric literals and numeric string literals ('2e1') still widen a numeric type.
+        """
+        typed = [(n, t.type) for n, t in items if t.type is not None]
+        if not typed:
+            return None
+        decided = [t for n, t in typed if not isinstance(n, _LITERALS)]
         if not decided:
-            return STRING if any(t.type is not None for _, t in items) else None
+            decided = [t for n, t in typed if not isinstance(n, ast.StringLiteral)]
+            if not decided:
+                return STRING
         if all(t.is_numeric for t in decided):
-            # A numeric string literal ('2e1') widens the type as the number would.
-            decided += [t for t in (_numeric_text_type(n.value) for n, _ in items
+            decided += [t for n, t in typed if isinstance(n, _LITERALS) and t.is_numeric]
+            decided += [t for t in (_numeric_text_type(n.value) for n, _ in typed
                                     if isinstance(n, ast.StringLiteral)) if t is not None]
         result = decided[0]
         for other in decided[1:]:

@@ -12,7 +12,7 @@ from streamsql.catalog.types import BIGINT, BOOLEAN, INTEGER, STRING, SqlType
 from streamsql.functions import casts
 from streamsql.functions.registry import Call, FunctionRegistry, LambdaArg
 from streamsql.functions.sqltree import (case, column, fn, fresh_param, ident, lambda_, lit,
-                                         paren, try_)
+                                         paren, try_, try_if_failing)
 from streamsql.functions.typed import Typed
 
 CATEGORY = "ARRAY"
@@ -194,7 +194,8 @@ def register(registry: FunctionRegistry) -> None:
         pairs = fn("LIST_FILTER", pairs, lambda_([entry], with_key))
         either_null = exp.Or(this=exp.Is(this=paren(keys.sql), expression=exp.null()),
                              expression=exp.Is(this=paren(values.sql), expression=exp.null()))
-        return Typed(case((either_null, exp.null()), default=fn("MAP_FROM_ENTRIES", pairs)),
+        # Duplicate keys make DuckDB fail; TRY keeps that to the row (NULL).
+        return Typed(case((either_null, exp.null()), default=try_(fn("MAP_FROM_ENTRIES", pairs))),
                      SqlType.map(STRING, values.type.element))
 
     def set_operation(name: str, description: str, body) -> None:
@@ -289,12 +290,15 @@ def register(registry: FunctionRegistry) -> None:
         source = call.typed(0)
         if source.type is not None and _is_array(source.type) and len(call.args) == 2:
             body = _lambda(call, 1, [source.type.element])
-            return Typed(try_(fn("LIST_TRANSFORM", source.sql, body.sql)), SqlType.array(body.type))
+            return Typed(try_if_failing(fn("LIST_TRANSFORM", source.sql, body.sql), body.sql),
+                         SqlType.array(body.type))
         if source.type is not None and _is_map(source.type) and len(call.args) == 3:
             params = [source.type.key, source.type.element]
             key_fn, value_fn = _lambda(call, 1, params), _lambda(call, 2, params)
             entries = _over_entries(source.sql, "LIST_TRANSFORM", lambda k, v: _entry(
                 _inline(key_fn.sql, [k, v]), _inline(value_fn.sql, [k, v])))
+            # TRY also covers keys the lambda maps together: DuckDB rejects duplicate keys
+            # (ksqlDB would keep the last value), so that row's result is NULL.
             return Typed(try_(fn("MAP_FROM_ENTRIES", entries)),
                          SqlType.map(key_fn.type, value_fn.type))
         call.reject()
@@ -309,13 +313,14 @@ def register(registry: FunctionRegistry) -> None:
         if source.type is not None and _is_array(source.type):
             predicate = _lambda(call, 1, [source.type.element])
             _require_boolean(call, predicate)
-            return Typed(try_(fn("LIST_FILTER", source.sql, predicate.sql)), source.type)
+            return Typed(try_if_failing(fn("LIST_FILTER", source.sql, predicate.sql),
+                                        predicate.sql), source.type)
         if source.type is not None and _is_map(source.type):
             predicate = _lambda(call, 1, [source.type.key, source.type.element])
             _require_boolean(call, predicate)
             entries = _over_entries(source.sql, "LIST_FILTER",
                                     lambda k, v: _inline(predicate.sql, [k, v]))
-            return Typed(try_(fn("MAP_FROM_ENTRIES", entries)), source.type)
+            return Typed(try_if_failing(fn("MAP_FROM_ENTRIES", entries), entries), source.type)
         call.reject()
 
     @define("REDUCE", LAMBDA_CATEGORY,
@@ -345,7 +350,7 @@ def register(registry: FunctionRegistry) -> None:
             call.reject()
         # ksqlDB reduces a NULL collection to the initial state.
         return Typed(case((exp.Is(this=paren(source.sql), expression=exp.null()), initial.sql),
-                          default=try_(folded)), state)
+                          default=try_if_failing(folded, folded)), state)
 
 
 def _distinct(array: exp.Expression) -> exp.Expression:

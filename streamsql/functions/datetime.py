@@ -178,9 +178,24 @@ def _shift(timestamp: exp.Expression, zone: Typed, to_local: bool) -> exp.Expres
 
     literal = _literal_pattern(zone)
     if literal is not None:
-        return by_offset() if _OFFSET.fullmatch(literal) else by_id()
-    return case((fn("REGEXP_FULL_MATCH", zone.sql, lit(_OFFSET.pattern)), by_offset()),
-                default=by_id())
+        if _OFFSET.fullmatch(literal):
+            return by_offset()
+        if _zone_ids() and literal not in _zone_ids():
+            raise StatementError(f"Unknown time zone: '{literal}'")
+        return by_id()
+    is_offset = fn("REGEXP_FULL_MATCH", zone.sql, lit(_OFFSET.pattern))
+    if not _zone_ids():
+        return case((is_offset, by_offset()), default=by_id())
+    # DuckDB fails the whole statement on an unknown zone; such a row gets NULL instead.
+    known = fn("LIST_CONTAINS", exp.Array(expressions=[lit(z) for z in sorted(_zone_ids())]),
+               zone.sql)
+    return case((is_offset, by_offset()), (known, by_id()))
+
+
+@functools.lru_cache(maxsize=1)
+def _zone_ids() -> frozenset[str]:
+    """Zone ids Python's tz database knows (empty without one: zones are then not checked)."""
+    return frozenset(zoneinfo.available_timezones())
 
 
 def _format(timestamp: exp.Expression, pattern: Typed, zone: Typed | None) -> exp.Expression:

@@ -69,3 +69,20 @@ def register(registry: FunctionRegistry) -> None:
         found = fn("LIST_CONTAINS", fn("JSON_EXTRACT", document.sql, lit("$[*]")), needle)
         return Typed(fn("COALESCE", of_json_type(document.sql, "ARRAY", found), lit(False)),
                      BOOLEAN)
+
+    @registry.scalar("JSON_RECORDS", category=CATEGORY, display_name="json_records",
+                     description="The fields of a JSON object as a map of JSON texts (strings "
+                                 "unquoted); NULL if not an object.",
+                     signatures=["JSON_RECORDS(STRING)"])
+    def json_records(call: Call) -> Typed:
+        (document,) = call.match(STRING) or call.reject()
+        records = fn("JSON_TRANSFORM", document.sql, lit('"MAP(VARCHAR, VARCHAR)"'))
+        return Typed(of_json_type(document.sql, "OBJECT", records), SqlType.map(STRING, STRING))
+
+    @registry.scalar("JSON_ITEMS", category=CATEGORY, display_name="json_items",
+                     description="The items of a JSON array as JSON texts; NULL if not an array.",
+                     signatures=["JSON_ITEMS(STRING)"])
+    def json_items(call: Call) -> Typed:
+        (document,) = call.match(STRING) or call.reject()
+        items = exp.cast(fn("JSON_EXTRACT", document.sql, lit("$[*]")), "VARCHAR[]")
+        return Typed(of_json_type(document.sql, "ARRAY", items), SqlType.array(STRING))

@@ -187,11 +187,11 @@ class FunctionRegistry:
 def default_registry(*, test_functions: bool = False) -> FunctionRegistry:
     """The built-in functions; `test_functions` adds the QTT-only helpers (WHENCONDITION...)."""
     # Imported here: each family module registers into the registry it is given.
-    from streamsql.functions import (collections, datetime, json, keys, math, nulls, strings,
-                                     testing)
+    from streamsql.functions import (binary, collections, datetime, json, keys, math, nulls,
+                                     strings, testing)
 
     registry = FunctionRegistry()
-    for family in (strings, math, nulls, datetime, collections, json, keys):
+    for family in (strings, math, nulls, datetime, collections, json, keys, binary):
         family.register(registry)
     if test_functions:
         testing.register(registry)

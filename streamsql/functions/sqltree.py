@@ -69,3 +69,28 @@ def concat(*parts: exp.Expression) -> exp.Expression:
 def try_(node: exp.Expression) -> exp.Expression:
     """DuckDB's TRY(expr): NULL for the rows where expr raises, instead of failing the batch."""
     return fn("TRY", node)
+
+
+# The text of the cast that fails on purpose when a lambda hits a NULL operand (see
+# expr/arithmetic.py); TRY around the lambda's function turns the failure into NULL.
+_LAMBDA_FAILURE = "NULL operand in lambda"
+
+
+def failing(duck_type: exp.DataType) -> exp.Expression:
+    """An expression of `duck_type` that fails when evaluated.
+
+    DuckDB's error() is volatile and TRY refuses volatile functions; a failing cast is not.
+    """
+    return exp.cast(exp.cast(lit(_LAMBDA_FAILURE), "INT"), duck_type)
+
+
+def try_if_failing(node: exp.Expression, *parts: exp.Expression) -> exp.Expression:
+    """TRY(node) if any of `parts` holds a `failing` expression, else node unchanged.
+
+    TRY is only added where needed: it rejects volatile functions such as RANDOM().
+    """
+    for part in parts:
+        for child in part.walk():
+            if isinstance(child, exp.Literal) and child.this == _LAMBDA_FAILURE:
+                return try_(node)
+    return node

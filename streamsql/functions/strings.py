@@ -208,7 +208,10 @@ def register(registry: FunctionRegistry) -> None:
                      signatures=["REGEXP_REPLACE(STRING input, STRING regex, STRING replacement)"])
     def regexp_replace(call: Call) -> Typed:
         args = call.match(STRING, STRING, STRING) or call.reject()
-        return Typed(_null_if_any_null(args, fn("REGEXP_REPLACE", *(a.sql for a in args),
+        value, pattern, replacement = (a.sql for a in args)
+        # Java writes group references as $1, RE2 as \1.
+        replacement = fn("REGEXP_REPLACE", replacement, lit(r"\$(\d)"), lit(r"\\\1"), lit("g"))
+        return Typed(_null_if_any_null(args, fn("REGEXP_REPLACE", value, pattern, replacement,
                                                 lit("g"))), STRING)
 
     @registry.scalar("REGEXP_EXTRACT", category=CATEGORY, display_name="regexp_extract",

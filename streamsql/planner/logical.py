@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamsql.analyzer.analyzer import JoinAnalysis, OutputColumn, QueryAnalysis, Side
+from streamsql.analyzer.analyzer import JoinAnalysis, OutputColumn, QueryAnalysis
 from streamsql.catalog.catalog import DataSource
 from streamsql.expr.compile import Typed
 

@@ -187,8 +187,11 @@ class PersistentQuery(Query):
             self.failure = str(err)
             logger.exception("query %s failed", self.query_id)
 
-    async def stop(self) -> None:
-        """Stop after the batch in flight (its outputs produced and offsets committed)."""
+    async def stop(self, *, drop_state: bool = False) -> None:
+        """Stop after the batch in flight (its outputs produced and offsets committed).
+
+        drop_state: the query is terminated for good, so its state tables go too.
+        """
         self._stopping = True
         if self._task is not None:
             try:
@@ -199,6 +202,8 @@ class PersistentQuery(Query):
                 pass
             self._task = None
         self.state = "TERMINATED" if self.state != "ERROR" else self.state
+        if drop_state and self.join is not None:
+            self.join.drop_state()
         self.close()
 
 

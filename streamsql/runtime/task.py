@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from streamsql.analyzer.analyzer import ROW_INDEX
 from streamsql.catalog import types as T
 from streamsql.catalog.catalog import TABLE, DataSource
-from streamsql.catalog.schema import (HEADER, KEY, ROWOFFSET, ROWPARTITION, ROWTIME, VALUE,
+from streamsql.catalog.schema import (KEY, ROWOFFSET, ROWPARTITION, ROWTIME, VALUE,
                                       WINDOWEND, WINDOWSTART)
 from streamsql.log.backend import Record
 from streamsql.log.partitioner import partition_for

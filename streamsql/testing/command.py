@@ -9,6 +9,7 @@ import logging
 import multiprocessing
 import os
 import sys
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -37,10 +38,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run what the arguments name; 0 when nothing failed, 1 otherwise."""
+    with _quiet_engine_logs():
+        return _run(args)
+
+
+@contextmanager
+def _quiet_engine_logs():
+    """Engine warnings off while runs execute in this process, unless the user asked for them.
+
+    Records the engine skips are part of what the cases check; logging each one would
+    bury the verdict lines.
+    """
+    logger = logging.getLogger("streamsql")
+    saved = logger.level
     if "STREAMSQL_LOG_LEVEL" not in os.environ:
-        # Records the engine skips are part of what the cases check; logging each one
-        # would bury the verdict lines.
-        logging.getLogger("streamsql").setLevel(logging.ERROR)
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.statements is not None or args.output is not None:
         return _run_single(args)
     if not args.paths:

@@ -40,10 +40,11 @@ def _error_mismatch(expected_type: str | None, expected_message: str | None,
     if expected_type is not None and expected_type != actual_type \
             and expected_type not in _JAVA_SUPERCLASSES.get(actual_type, ()):
         return (f"expected {short_class(expected_type)} but got {short_class(actual_type)}: "
-                f"{_error_message(error)}")
+                f"{_located_message(error)}")
     if expected_message is not None and \
             not any(expected_message in text for text in _error_texts(error)):
-        return f"expected an error containing {expected_message!r} but got: {_error_message(error)}"
+        return (f"expected an error containing {expected_message!r} but got: "
+                f"{_located_message(error)}")
     return None
 
 
@@ -52,8 +53,18 @@ def _error_texts(error: BaseException) -> list[str]:
     texts = [message, str(error)]
     span = getattr(error, "span", None)
     if span is not None:
+        # ksqlDB prefixes a location in two styles: parse errors `line 2:5:`, statement
+        # errors `Line: 2, Col: 5:` (both 1-based, like our spans).
         texts.append(f"line {span.line}:{span.column}: {message}")
+        texts.append(f"Line: {span.line}, Col: {span.column}: {message}")
     return texts
+
+
+def _located_message(error: BaseException) -> str:
+    """The message with its `line L:C:` location when it has one (to diagnose a mismatch)."""
+    span = getattr(error, "span", None)
+    message = _error_message(error)
+    return f"line {span.line}:{span.column}: {message}" if span is not None else message
 
 
 def _error_message(error: BaseException) -> str:

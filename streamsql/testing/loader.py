@@ -79,11 +79,6 @@ class Run:
     invalid: str | None = None  # why the case is invalid; the run fails with this reason
 
     @property
-    def run_name(self) -> str:
-        """The reference's run name: `<file stem> - <case name ...>`."""
-        return f"{Path(self.file).stem} - {self.name}"
-
-    @property
     def property_map(self) -> dict[str, str]:
         return dict(self.properties)
 
@@ -250,27 +245,34 @@ def _record(raw: Any, where: str) -> TestRecord:
         raise LoadError(f"every record in '{where}' needs a 'topic'")
     if "value" not in raw:
         raise LoadError(f"record on topic '{raw['topic']}' in '{where}' has no 'value'")
-    window = raw.get("window")
-    if window is not None:
-        kind = str(window.get("type", "")).lower()
-        if kind not in ("time", "session"):
-            raise LoadError(f"unknown window type {window.get('type')!r}")
-        window = Window(int(window["start"]), int(window["end"]), kind)
-    headers = raw.get("headers")
-    if headers is not None:
-        headers = tuple((h["KEY"], h.get("VALUE")) for h in headers)
-    timestamp = raw.get("timestamp")
-    return TestRecord(topic=raw["topic"], value=raw["value"], key=raw.get("key"),
-                      timestamp=None if timestamp is None else int(timestamp),
-                      window=window, headers=headers)
+    try:
+        window = raw.get("window")
+        if window is not None:
+            kind = str(window.get("type", "")).lower()
+            if kind not in ("time", "session"):
+                raise LoadError(f"unknown window type {window.get('type')!r}")
+            window = Window(int(window["start"]), int(window["end"]), kind)
+        headers = raw.get("headers")
+        if headers is not None:
+            headers = tuple((h["KEY"], h.get("VALUE")) for h in headers)
+        timestamp = raw.get("timestamp")
+        return TestRecord(topic=raw["topic"], value=raw["value"], key=raw.get("key"),
+                          timestamp=None if timestamp is None else int(timestamp),
+                          window=window, headers=headers)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise LoadError(f"malformed record on topic '{raw['topic']}' in '{where}': "
+                        f"{type(err).__name__}: {err}") from err
 
 
 def _topic(raw: Any) -> TopicSpec:
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise LoadError("every 'topics' entry needs a 'name'")
-    return TopicSpec(name=raw["name"], partitions=int(raw.get("partitions", 1)),
-                     replicas=int(raw.get("replicas", 1)),
-                     has_schema="keySchema" in raw or "valueSchema" in raw)
+    try:
+        return TopicSpec(name=raw["name"], partitions=int(raw.get("partitions", 1)),
+                         replicas=int(raw.get("replicas", 1)),
+                         has_schema="keySchema" in raw or "valueSchema" in raw)
+    except (TypeError, ValueError) as err:
+        raise LoadError(f"topic '{raw['name']}': {err}") from err
 
 
 def _expected_exception(raw: Any) -> ExpectedException:

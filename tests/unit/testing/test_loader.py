@@ -54,7 +54,6 @@ def test_format_expansion_substitutes_statements_only_and_names_runs(tmp_path):
     assert [r.name for r in runs] == ["c - JSON", "c - AVRO"]
     assert runs[1].statements == ("CREATE STREAM T WITH (value_format='AVRO');",)
     assert runs[1].outputs[0].topic == "{FORMAT}" and runs[1].outputs[0].value == "{FORMAT}"
-    assert runs[0].run_name == "f - c - JSON"
 
 
 def test_format_placeholder_without_format_list_makes_an_unparseable_statement():
@@ -142,3 +141,15 @@ def test_duplicate_run_names_in_a_file_are_invalid(tmp_path):
     path = write(tmp_path, "f.json", {"tests": [case(), case()]})
     first, second = load_file(path)
     assert first.invalid is None and second.invalid == "another run of the file has this name"
+
+
+@pytest.mark.parametrize("record", [
+    {"topic": "t", "value": 1, "window": {"start": 0, "type": "time"}},
+    {"topic": "t", "value": 1, "headers": [{"VALUE": None}]},
+    {"topic": "t", "value": 1, "timestamp": "soon"},
+    {"topic": "t", "value": 1, "window": {"start": 0, "end": 1, "type": "sliding"}},
+    {"value": 1},
+])
+def test_malformed_records_make_the_case_invalid_not_the_suite(record):
+    [run] = expand_case(case(inputs=[record]), "f.json")
+    assert run.invalid

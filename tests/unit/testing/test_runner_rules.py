@@ -98,6 +98,8 @@ def test_processing_errors_are_streams_exceptions_only():
 def test_message_may_match_with_the_line_prefix_or_the_rendered_text():
     error = StatementError("bad thing", Span(2, 5, 2, 9), text="a\nbbbbbbbbbbb")
     assert exception_mismatch(ExpectedException(None, "line 2:5: bad thing"), error) is None
+    assert exception_mismatch(ExpectedException(None, "Line: 2, Col: 5: bad thing"), error) is None
+    assert exception_mismatch(ExpectedException(None, "Line: 2, Col: 6: bad thing"), error)
     assert exception_mismatch(ExpectedException(None, "bbbbbbbbbbb"), error) is None
     assert "expected an error containing 'Bad thing'" in \
         exception_mismatch(ExpectedException(None, "Bad thing"), error)
