@@ -543,9 +543,13 @@ class Engine:
             select = inner.select if isinstance(inner, ast.Query) else getattr(inner, "query", None)
             if select is None:
                 raise StatementError("EXPLAIN needs a query id or a query", stmt.span)
-            sink = None
             analysis = self._analyze(select, persistent=not isinstance(inner, ast.Query),
                                      sink_name=getattr(inner, "name", None))
+            sink = None
+            if isinstance(inner, (ast.CreateStreamAs, ast.CreateTableAs)):
+                sink = self._sink_source(inner, analysis, format_statement(inner))
+            elif isinstance(inner, ast.InsertInto):
+                sink = self.catalog.source(inner.target)
             plan_text = explain(self._plan(analysis, sink))
         return Result(sql, kind="table", columns=["Plan"],
                       rows=[[line] for line in plan_text.splitlines()], entity="queryDescription",

@@ -1,7 +1,7 @@
 """Text rendering of logical and physical plans (EXPLAIN output, golden files)."""
 from __future__ import annotations
 
-from streamsql.planner.logical import Filter, Project, Repartition, Sink, Source, chain
+from streamsql.planner.logical import Filter, Join, Project, Repartition, Sink, Source, chain
 from streamsql.planner.physical import PhysicalPlan
 
 
@@ -21,19 +21,35 @@ def explain_logical(plan: Sink) -> str:
             lines.append(f"{pad}Project [{cols}]")
         elif isinstance(node, Filter):
             lines.append(f"{pad}Filter {node.text}")
+        elif isinstance(node, Join):
+            spec = node.spec
+            within = ""
+            if spec.within is not None:
+                within = (f" WITHIN ({spec.within.before.millis} ms, "
+                          f"{spec.within.after.millis} ms)")
+            lines.append(f"{pad}Join {spec.kind} ON {spec.left.alias} key = {spec.right.alias} "
+                         f"key{within}")
+            for side in (node.input, node.right):
+                lines.append(f"{'  ' * (depth + 1)}> {_source_line(side)}")
+            break  # both sources are drawn
         elif isinstance(node, Source):
-            lines.append(f"{pad}Source {node.source.kind} {node.source.name} "
-                         f"(topic {node.source.topic}) AS {node.alias}")
+            lines.append(f"{pad}{_source_line(node)}")
     return "\n".join(lines)
 
 
+def _source_line(node: Source) -> str:
+    return (f"Source {node.source.kind} {node.source.name} (topic {node.source.topic}) "
+            f"AS {node.alias}")
+
+
 def explain_physical(plan: PhysicalPlan) -> str:
-    src = plan.source
-    lines = [
-        f"DecodeOperator  topic={src.topic} key={src.key_format.name} "
-        f"value={src.value_format.name}",
-        f"ProjectOperator {plan.project.sql}",
-    ]
+    lines = [f"DecodeOperator  topic={side.source.topic} key={side.source.key_format.name} "
+             f"value={side.source.value_format.name}" for side in plan.sides]
+    if plan.join is not None:
+        join = plan.join
+        lines.append(f"JoinOperator    {join.kind} {'stream-table' if join.stream_table else 'stream-stream'}"
+                     f" keys=({join.key_sql[0]}) = ({join.key_sql[1]}) state={', '.join(join.state)}")
+    lines.append(f"ProjectOperator {plan.project.sql}")
     if plan.sink is not None:
         lines.append(f"SinkOperator    topic={plan.sink.topic} key={plan.sink.key_format.name} "
                      f"value={plan.sink.value_format.name}")
