@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from streamsql import ast, parser
+from streamsql.analyzer.aggregates import AggregateAnalysis, analyze_aggregation, is_aggregation
 from streamsql.analyzer.analyzer import QueryAnalysis, analyze_query
 from streamsql.analyzer.properties import (SINK_PROPERTIES, Properties, build_formats,
                                            resolve_format_names)
@@ -226,8 +227,6 @@ class Engine:
     async def _create_as(self, stmt: ast.CreateStreamAs | ast.CreateTableAs, sql: str) -> Result:
         kind = TABLE if isinstance(stmt, ast.CreateTableAs) else STREAM
         word = kind.lower()
-        if isinstance(stmt, ast.CreateTableAs) and (stmt.query.group_by or stmt.query.window):
-            raise NotSupportedError("GROUP BY aggregations are not supported yet", stmt.span)
         existing = self.catalog.source(stmt.name)
         if existing is not None:
             if stmt.if_not_exists:
@@ -271,14 +270,14 @@ class Engine:
         """The catalog entry of a CSAS sink: topic, formats and features from WITH or the source."""
         props = Properties(stmt.properties, SINK_PROPERTIES)
         src = analysis.source
+        schema = analysis.schema
         inherited_key = src.key_format.name
-        if inherited_key == "NONE" and analysis.key:
+        if inherited_key == "NONE" and schema.key:
             # a NONE key cannot carry the new key columns: fall back to the default key format
             inherited_key = None
         key_name, value_name = resolve_format_names(
             props, self.config, inherited_key=inherited_key,
             inherited_value=src.value_format.name)
-        schema = analysis.schema
         key_format, value_format = build_formats(
             props, self.config, schema.columns, key_name=key_name, value_name=value_name,
             inherited_value=src.value_format, inherited_key=src.key_format)
@@ -292,10 +291,14 @@ class Engine:
         topic = props.get_str("KAFKA_TOPIC") or f"{prefix}{stmt.name}"
         query_id = self._query_id_for(stmt.name, self.catalog.source(stmt.name),
                                       "CTAS" if analysis.result_kind == TABLE else "CSAS")
+        if isinstance(analysis, AggregateAnalysis):
+            window = analysis.window_info
+        elif analysis.join is None and not analysis.repartitioned:
+            window = src.window
+        else:
+            window = None
         return DataSource(name=stmt.name, kind=analysis.result_kind, schema=schema, topic=topic,
-                          key_format=key_format, value_format=value_format,
-                          window=src.window if analysis.join is None and
-                          not analysis.repartitioned else None,
+                          key_format=key_format, value_format=value_format, window=window,
                           timestamp_column=timestamp_column, timestamp_format=timestamp_format,
                           sql=sql, created_by_query=query_id)
 
@@ -309,14 +312,17 @@ class Engine:
         return partitions, replicas
 
     def _analyze(self, select: ast.Select, *, persistent: bool,
-                 sink_name: str | None = None) -> QueryAnalysis:
+                 sink_name: str | None = None) -> QueryAnalysis | AggregateAnalysis:
+        if is_aggregation(select):
+            return analyze_aggregation(select, self.catalog, self.registry, sink_name=sink_name)
         return analyze_query(select, self.catalog, self.registry, persistent=persistent,
                              sink_name=sink_name,
                              new_planner=self.config.get_bool("ksql.new.query.planner.enabled"))
 
-    def _plan(self, analysis: QueryAnalysis, sink: DataSource | None,
+    def _plan(self, analysis: QueryAnalysis | AggregateAnalysis, sink: DataSource | None,
               query_id: str = "") -> PhysicalPlan:
-        return plan_physical(build_logical_plan(analysis, sink), self.registry, query_id)
+        return plan_physical(build_logical_plan(analysis, sink), self.registry, query_id,
+                             every_update=not self.config.cache_enabled)
 
     def _start_query(self, info: QueryInfo, plan: PhysicalPlan, *, sink_partitions: int) -> None:
         query = PersistentQuery(
@@ -336,8 +342,9 @@ class Engine:
         if target.kind == TABLE:
             raise StatementError("INSERT INTO can only be used to insert into a stream. "
                                  f"{target.name} is a table.", stmt.span)
-        if stmt.query.group_by or stmt.query.window:
-            raise NotSupportedError("GROUP BY aggregations are not supported yet", stmt.span)
+        if is_aggregation(stmt.query):
+            raise StatementError("INSERT INTO can only be used to insert into a stream. "
+                                 "The query produces a table.", stmt.span)
         if target.is_source:
             raise StatementError(f"Cannot insert into read-only stream: {target.name}", stmt.span)
         if target.schema.headers:

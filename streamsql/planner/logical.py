@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streamsql.analyzer.aggregates import AggregateAnalysis
 from streamsql.analyzer.analyzer import JoinAnalysis, OutputColumn, QueryAnalysis
 from streamsql.catalog.catalog import DataSource
 from streamsql.expr.compile import Typed
@@ -47,6 +48,14 @@ class Project(LogicalNode):
 
 
 @dataclass(frozen=True)
+class Aggregate(LogicalNode):
+    """GROUP BY (optionally windowed): one updated row per input record and window."""
+
+    input: LogicalNode
+    analysis: AggregateAnalysis
+
+
+@dataclass(frozen=True)
 class Repartition(LogicalNode):
     input: LogicalNode
     key_names: tuple[str, ...]
@@ -61,8 +70,19 @@ class Sink(LogicalNode):
     limit: int | None = None
 
 
-def build_logical_plan(analysis: QueryAnalysis, sink: DataSource | None) -> Sink:
+def build_logical_plan(analysis: QueryAnalysis | AggregateAnalysis,
+                       sink: DataSource | None) -> Sink:
     from streamsql.sqlformat import format_expression
+
+    if isinstance(analysis, AggregateAnalysis):
+        node: LogicalNode = Source(analysis.source, analysis.side.alias)
+        if analysis.where is not None:
+            node = Filter(node, analysis.where, format_expression(analysis.select.where))
+        node = Aggregate(node, analysis)
+        if analysis.having is not None:
+            node = Filter(node, analysis.having, format_expression(analysis.select.having))
+        node = Project(node, analysis.key, analysis.value)
+        return Sink(node, sink, analysis.limit)
 
     sides = [Source(side.source, side.alias) for side in analysis.sides]
     node: LogicalNode = sides[0]

@@ -13,9 +13,17 @@ from streamsql.catalog.catalog import TABLE, DataSource
 from streamsql.catalog.schema import ROWTIME, Column
 from streamsql.expr.compile import Scope, ScopeColumn, compile_expr, select_sql, to_sql
 from streamsql.functions.registry import FunctionRegistry
-from streamsql.planner.logical import Filter, Join, Project, Repartition, Sink, Source, chain
+from streamsql.analyzer.aggregates import WindowSpec, group_name
+from streamsql.catalog.schema import WINDOWEND, WINDOWSTART
+from streamsql.functions.casts import duckdb_type
+from streamsql.planner.logical import (Aggregate, Filter, Join, Project, Repartition, Sink, Source,
+                                       chain)
 
 BATCH_RELATION = "batch"
+AGGREGATED_RELATION = "aggregated"
+EVENT_TIME = "$ts"  # a record's time inside an aggregation
+MAX_TIME = "$maxts"  # the latest record time of a group (window) so far: its output time
+OUTPUT_WINDOWSTART, OUTPUT_WINDOWEND = "$windowstart", "$windowend"
 JOINED_RELATION = "joined"
 OUTPUT_ROWTIME = "$rowtime"  # a join result's timestamp: the later of its two records'
 DEFAULT_JOIN_GRACE_MS = 24 * 3_600_000  # ksqlDB's grace when a join names none
@@ -58,6 +66,31 @@ class JoinOperatorSpec:
 
 
 @dataclass(frozen=True)
+class AggregateSpec:
+    """One aggregate call: its accumulator templates and its argument columns."""
+
+    fields: tuple[str, ...]
+    accumulate: tuple[str, ...]
+    merge: tuple[str, ...]
+    final: str
+    result_type: str  # DuckDB type of the final value
+    args: tuple[str, ...]  # pre-projected argument columns
+
+
+@dataclass(frozen=True)
+class AggregateOperatorSpec:
+    """Running aggregation per group (and window) with the stored state in DuckDB."""
+
+    pre_sql: str  # over `batch`: $row, $ts, the grouping columns and aggregate arguments
+    groups: tuple[str, ...]
+    aggregates: tuple[AggregateSpec, ...]
+    window: WindowSpec | None
+    state: str  # state table name
+    every_update: bool  # cache off: one output per input record; on: latest per key
+    having_sql: str | None = None  # over the aggregated row: does the group pass HAVING?
+
+
+@dataclass(frozen=True)
 class PhysicalPlan:
     source: DataSource
     project: ProjectOperatorSpec
@@ -71,14 +104,19 @@ class PhysicalPlan:
     logical: Sink
     sides: tuple[SideSpec, ...] = ()
     join: JoinOperatorSpec | None = None
+    aggregate: AggregateOperatorSpec | None = None
 
     @property
     def output_columns(self) -> tuple[Column, ...]:
         return self.key + self.value
 
 
-def plan_physical(logical: Sink, registry: FunctionRegistry, query_id: str = "") -> PhysicalPlan:
+def plan_physical(logical: Sink, registry: FunctionRegistry, query_id: str = "", *,
+                  every_update: bool = True) -> PhysicalPlan:
     nodes = chain(logical)
+    aggregate = next((n for n in nodes if isinstance(n, Aggregate)), None)
+    if aggregate is not None:
+        return _plan_aggregate(logical, nodes, aggregate, registry, query_id, every_update)
     source = next(n for n in nodes if isinstance(n, Source))
     join = next((n for n in nodes if isinstance(n, Join)), None)
     project = next(n for n in nodes if isinstance(n, Project))
@@ -112,6 +150,52 @@ def plan_physical(logical: Sink, registry: FunctionRegistry, query_id: str = "")
                         filtered=where is not None and not changelog, changelog=changelog,
                         sink=logical.target, limit=logical.limit,
                         logical=logical, sides=sides, join=join_spec)
+
+
+def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionRegistry,
+                    query_id: str, every_update: bool) -> PhysicalPlan:
+    analysis = node.analysis
+    source = next(n for n in nodes if isinstance(n, Source))
+    project = next(n for n in nodes if isinstance(n, Project))
+    internal = Scope([ScopeColumn(ROW_INDEX, T.BIGINT, ROW_INDEX),
+                      ScopeColumn(ROWTIME, T.BIGINT, ROWTIME),
+                      ScopeColumn(MAX_TIME, T.BIGINT, MAX_TIME),
+                      ScopeColumn(WINDOWSTART, T.BIGINT, WINDOWSTART),
+                      ScopeColumn(WINDOWEND, T.BIGINT, WINDOWEND)])
+
+    def ref(name: str):
+        return compile_expr(ast.ColumnRef(name), internal, registry)
+
+    pre = [(ref(ROW_INDEX), ROW_INDEX), (ref(ROWTIME), EVENT_TIME)]
+    pre += [(g, group_name(i)) for i, g in enumerate(analysis.group_by)]
+    specs = []
+    for i, call in enumerate(analysis.aggregates):
+        names = tuple(f"$x{i}_{j}" for j in range(len(call.args)))
+        pre += list(zip(call.args, names))
+        function = call.function
+        specs.append(AggregateSpec(function.fields, function.accumulate, function.merge,
+                                   function.final, duckdb_type(call.type).sql("duckdb"), names))
+    pre_sql = select_sql(pre, BATCH_RELATION, analysis.where)
+
+    post = [(o.expr, o.column.name) for o in project.key + project.value]
+    post += [(ref(ROW_INDEX), ROW_INDEX), (ref(MAX_TIME), OUTPUT_ROWTIME)]
+    if analysis.window is not None:
+        post += [(ref(WINDOWSTART), OUTPUT_WINDOWSTART), (ref(WINDOWEND), OUTPUT_WINDOWEND)]
+    if analysis.having is not None:
+        post.append((analysis.having, PASSES))
+    name = "".join(ch if ch.isalnum() else "_" for ch in query_id or "transient")
+    spec = AggregateOperatorSpec(pre_sql, tuple(group_name(i) for i in
+                                                range(len(analysis.group_by))),
+                                 tuple(specs), analysis.window, f"agg_{name}", every_update,
+                                 to_sql(analysis.having.sql) if analysis.having else None)
+    return PhysicalPlan(source=source.source,
+                        project=ProjectOperatorSpec(select_sql(post, AGGREGATED_RELATION),
+                                                    AGGREGATED_RELATION),
+                        key=tuple(o.column for o in project.key),
+                        value=tuple(o.column for o in project.value),
+                        repartitioned=False, filtered=True, changelog=False,
+                        sink=logical.target, limit=logical.limit, logical=logical,
+                        sides=(SideSpec(source.source, "", source.alias),), aggregate=spec)
 
 
 def _join_spec(spec: JoinAnalysis, query_id: str) -> JoinOperatorSpec:

@@ -17,6 +17,7 @@ from streamsql.errors import ProcessingError as QueryFailure
 from streamsql.log.backend import LogBackend, Record
 from streamsql.analyzer.analyzer import ROW_INDEX
 from streamsql.catalog.catalog import STREAM
+from streamsql.operators.aggregate import AggregateOperator
 from streamsql.operators.join import JoinOperator
 from streamsql.operators.project import ProjectOperator
 from streamsql.planner.physical import PhysicalPlan
@@ -56,6 +57,11 @@ class Query:
         self.connection = store.cursor()
         self.project = ProjectOperator(plan.project, self.connection)
         self.join = None
+        self.aggregate = None
+        if plan.aggregate is not None:
+            ((topic, (_, decoder)),) = self.decoders.items()
+            self.aggregate = AggregateOperator(plan.aggregate, self.connection,
+                                               decoder.decode(topic, []).table)
         if joined:
             empty = tuple(decoder.decode(topic, []).table
                           for topic, (_, decoder) in self.decoders.items())
@@ -79,8 +85,15 @@ class Query:
             rows = probed
             if self.plan.join.stream_table and side == 1:
                 rows = rows.slice(0, 0)  # a table update changes state; it emits nothing
+        late = []
+        if self.aggregate is not None:
+            rows = self.aggregate.process(rows)
+            late, self.aggregate.late = self.aggregate.late, []
         result, failed = self.project.process(rows)
         errors = batch.errors + [
+            ProcessingError(f"late record dropped: window={l.window_start} "
+                            f"late_by_ms={l.late_by_ms}", topic, records[l.row].partition,
+                            records[l.row].offset, kind="LATE_RECORD") for l in late] + [
             ProcessingError(reason, topic, records[row].partition, records[row].offset,
                             kind="EVALUATION_ERROR") for row, reason in failed]
         self.metrics.records_in += len(records)
@@ -202,8 +215,10 @@ class PersistentQuery(Query):
                 pass
             self._task = None
         self.state = "TERMINATED" if self.state != "ERROR" else self.state
-        if drop_state and self.join is not None:
-            self.join.drop_state()
+        if drop_state:
+            for operator in (self.join, self.aggregate):
+                if operator is not None:
+                    operator.drop_state()
         self.close()
 
 

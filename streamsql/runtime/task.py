@@ -17,7 +17,8 @@ from streamsql.catalog.schema import (KEY, ROWOFFSET, ROWPARTITION, ROWTIME, VAL
                                       WINDOWEND, WINDOWSTART)
 from streamsql.log.backend import Record
 from streamsql.log.partitioner import partition_for
-from streamsql.planner.physical import OUTPUT_ROWTIME, PASSES
+from streamsql.planner.physical import (OUTPUT_ROWTIME, OUTPUT_WINDOWEND, OUTPUT_WINDOWSTART,
+                                       PASSES)
 from streamsql.runtime.processing_log import ProcessingError
 from streamsql.serde import make_serde
 from streamsql.serde.timestamps import extract_timestamps
@@ -139,10 +140,13 @@ class ResultEncoder:
         positions = _positions(batch.table, result)
         key_table = result.select([c.name for c in self.sink.schema.key])
         if self.sink.window is not None:
-            # A windowed sink keeps each input row's window (the bounds frame the key bytes).
-            for bound in (WINDOWSTART, WINDOWEND):
-                key_table = key_table.append_column(
-                    bound, pc.take(batch.table.column(bound), positions))
+            # The bounds frame the key bytes: an aggregation's own windows, or else each
+            # input row's window (a query over a windowed source keeps it).
+            for bound, produced in ((WINDOWSTART, OUTPUT_WINDOWSTART),
+                                    (WINDOWEND, OUTPUT_WINDOWEND)):
+                column = result.column(produced) if produced in result.column_names else \
+                    pc.take(batch.table.column(bound), positions)
+                key_table = key_table.append_column(bound, column)
         value_table = result.select([c.name for c in self.sink.schema.value])
         keys = self.key_serde.encode(key_table)
         values = self.value_serde.encode(value_table)

@@ -1,0 +1,308 @@
+"""GROUP BY / HAVING / WINDOW analysis: grouping keys, aggregate calls, and the projection.
+
+The projection and HAVING are rewritten over the aggregation's own columns: `$g<i>` for
+the i-th grouping expression, `$a<i>` for the i-th aggregate call, and WINDOWSTART /
+WINDOWEND; a reference to anything else is an error, as in ksqlDB.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from streamsql import ast
+from streamsql.analyzer.analyzer import (RESERVED_NAMES, OutputColumn, Side, _assign_names,
+                                         _compile, _resolved, side_scope_columns)
+from streamsql.catalog import types as T
+from streamsql.catalog.catalog import STREAM, Catalog
+from streamsql.catalog.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
+from streamsql.errors import NotSupportedError, StatementError
+from streamsql.expr.compile import Scope, ScopeColumn, Typed
+from streamsql.functions.aggregates import AggregateFunction, aggregate
+from streamsql.functions.registry import FunctionRegistry
+
+DEFAULT_GRACE_MS = 24 * 3_600_000  # ksqlDB's grace period when a window names none
+
+
+@dataclass(frozen=True)
+class AggregateCall:
+    function: AggregateFunction
+    args: tuple[Typed, ...]
+    type: T.SqlType
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    kind: str  # TUMBLING | HOPPING | SESSION
+    size_ms: int  # the gap for SESSION
+    advance_ms: int
+    grace_ms: int
+    retention_ms: int
+
+
+@dataclass(frozen=True)
+class AggregateAnalysis:
+    side: Side
+    scope: Scope
+    where: Typed | None
+    group_by: tuple[Typed, ...]
+    aggregates: tuple[AggregateCall, ...]
+    window: WindowSpec | None
+    key: tuple[OutputColumn, ...]  # over the aggregation scope ($g, $a, window bounds)
+    value: tuple[OutputColumn, ...]
+    having: Typed | None
+    limit: int | None
+    select: ast.Select
+
+    @property
+    def source(self):
+        return self.side.source
+
+    @property
+    def sides(self) -> tuple[Side, ...]:
+        return (self.side,)
+
+    @property
+    def window_info(self):
+        from streamsql.catalog.schema import WindowInfo
+        if self.window is None:
+            return None
+        return WindowInfo(self.window.kind, None if self.window.kind == "SESSION"
+                          else self.window.size_ms)
+
+    @property
+    def schema(self) -> LogicalSchema:
+        return LogicalSchema(tuple(o.column for o in self.key + self.value))
+
+    @property
+    def result_kind(self) -> str:
+        return "TABLE"
+
+
+def group_name(i: int) -> str:
+    return f"$g{i}"
+
+
+def aggregate_name(i: int) -> str:
+    return f"$a{i}"
+
+
+def _window_spec(window: ast.WindowExpr) -> WindowSpec:
+    grace = window.grace.millis if window.grace is not None else DEFAULT_GRACE_MS
+    if isinstance(window, ast.TumblingWindow):
+        kind, size, advance = "TUMBLING", window.size.millis, window.size.millis
+    elif isinstance(window, ast.HoppingWindow):
+        kind, size, advance = "HOPPING", window.size.millis, window.advance.millis
+        if advance <= 0 or advance > size:
+            raise StatementError("Window advance must be positive and no larger than the window "
+                                 "size", window.span)
+    else:
+        kind, size, advance = "SESSION", window.gap.millis, 0
+    retention = window.retention.millis if window.retention is not None else 0
+    if retention and retention < size + grace:
+        raise StatementError(f"Retention must be at least window size plus grace period: "
+                             f"retention {retention} ms < {size + grace} ms", window.span)
+    return WindowSpec(kind, size, advance, grace, max(retention, size + grace))
+
+
+class _Rewriter:
+    """Replaces aggregate calls and grouping expressions with the aggregation's columns."""
+
+    def __init__(self, group_by: list[ast.Expr], scope: Scope, registry: FunctionRegistry):
+        self.group_by = group_by
+        self.scope = scope
+        self.registry = registry
+        self.calls: list[AggregateCall] = []
+        self.call_nodes: list[ast.FunctionCall] = []
+        self.loose: list[ast.Expr] = []  # non-aggregate references outside GROUP BY
+
+    def _same(self, a: ast.Expr, b: ast.Expr) -> bool:
+        ra, rb = _resolved(a, self.scope), _resolved(b, self.scope)
+        if ra is not None or rb is not None:
+            return ra is not None and rb is not None and ra.sql_name == rb.sql_name
+        return a == b
+
+    def rewrite(self, expr: ast.Expr, top: ast.Expr | None = None) -> ast.Expr:
+        for i, group in enumerate(self.group_by):
+            if self._same(expr, group):
+                return ast.ColumnRef(group_name(i), span=expr.span)
+        if isinstance(expr, ast.FunctionCall) and aggregate(expr.name) is not None:
+            return ast.ColumnRef(aggregate_name(self._call(expr)), span=expr.span)
+        if isinstance(expr, ast.ColumnRef):
+            if expr.name not in (WINDOWSTART, WINDOWEND) or expr.source is not None:
+                self.loose.append(top if top is not None else expr)
+            return expr
+        changes = {}
+        for f in fields(expr):
+            if f.name == "span":
+                continue
+            value = getattr(expr, f.name)
+            if isinstance(value, ast.Expr):
+                changes[f.name] = self.rewrite(value, top)
+            elif isinstance(value, tuple) and value and all(isinstance(v, ast.Node) for v in value):
+                changes[f.name] = tuple(self._rewrite_node(v, top) for v in value)
+            elif isinstance(value, ast.Node):
+                changes[f.name] = self._rewrite_node(value, top)
+        return replace(expr, **changes) if changes else expr
+
+    def _rewrite_node(self, node: ast.Node, top):
+        if isinstance(node, ast.Expr):
+            return self.rewrite(node, top)
+        changes = {f.name: self.rewrite(getattr(node, f.name), top) for f in fields(node)
+                   if f.name != "span" and isinstance(getattr(node, f.name), ast.Expr)}
+        return replace(node, **changes) if changes else node
+
+    def _call(self, node: ast.FunctionCall) -> int:
+        for i, seen in enumerate(self.call_nodes):
+            if seen == node:
+                return i
+        function = aggregate(node.name)
+        args = tuple(_compile(arg, self.scope, self.registry, "SELECT") for arg in node.args)
+        for arg in node.args:
+            for nested in _function_calls(arg):
+                if aggregate(nested.name) is not None:
+                    raise StatementError(f"Aggregate functions can not be nested: {node.name}"
+                                         f"({nested.name}(...))", node.span)
+        result = function.check([a.type for a in args], node.span)
+        self.calls.append(AggregateCall(function, args, result))
+        self.call_nodes.append(node)
+        return len(self.calls) - 1
+
+
+def _function_calls(expr: ast.Node):
+    if isinstance(expr, ast.FunctionCall):
+        yield expr
+    for f in fields(expr):
+        value = getattr(expr, f.name)
+        for child in (value if isinstance(value, tuple) else (value,)):
+            if isinstance(child, ast.Node):
+                yield from _function_calls(child)
+
+
+def is_aggregation(select: ast.Select) -> bool:
+    if select.group_by or select.window is not None or select.having is not None:
+        return True
+    return any(isinstance(item, ast.SingleColumn) and any(
+        aggregate(call.name) is not None for call in _function_calls(item.expr))
+        for item in select.items)
+
+
+def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: FunctionRegistry, *,
+                        sink_name: str | None) -> AggregateAnalysis:
+    from streamsql.analyzer.analyzer import _sides
+    from streamsql.sqlformat import format_expression
+
+    sides = _sides(select, catalog)
+    if len(sides) > 1:
+        raise NotSupportedError("aggregations over joins are not supported yet", select.span)
+    side = sides[0]
+    if side.source.kind != STREAM:
+        raise NotSupportedError("aggregations over tables are not supported yet", select.span)
+    if select.window is not None and not select.group_by:
+        raise StatementError("WINDOW clause requires a GROUP BY clause.", select.window.span)
+    if not select.group_by:
+        raise NotSupportedError("aggregations without GROUP BY are not supported yet",
+                                select.span)
+    if side.source.window is not None:
+        raise NotSupportedError("aggregations over windowed sources are not supported yet",
+                                select.span)
+    window = _window_spec(select.window) if select.window is not None else None
+    if window is not None and window.kind == "SESSION":
+        raise NotSupportedError("SESSION windows are not supported yet", select.window.span)
+    scope = Scope(side_scope_columns(side))
+
+    where = None
+    if select.where is not None:
+        where = _compile(select.where, scope, registry, "WHERE")
+    group_exprs = list(select.group_by)
+    for expr in group_exprs:
+        if any(aggregate(c.name) is not None for c in _function_calls(expr)):
+            name = next(c.name for c in _function_calls(expr) if aggregate(c.name) is not None)
+            raise StatementError(f"GROUP BY does not support aggregate functions: {name} is an "
+                                 "aggregate function.", expr.span)
+    group_by = tuple(_compile(e, scope, registry, "GROUP BY") for e in group_exprs)
+
+    rewriter = _Rewriter(group_exprs, scope, registry)
+    items: list[tuple[str | None, ast.Expr, ast.Expr]] = []  # (name, original, rewritten)
+    for item in select.items:
+        if not isinstance(item, ast.SingleColumn):
+            raise StatementError("SELECT * is not supported with GROUP BY", item.span)
+        if item.alias is not None and item.alias in RESERVED_NAMES:
+            raise StatementError(f"`{item.alias}` is a reserved column name. You cannot use it "
+                                 "as an alias for a column.", item.span)
+        if item.alias is None and isinstance(item.expr, ast.ColumnRef) and \
+                item.expr.name in RESERVED_NAMES:
+            raise StatementError(f"Reserved column name in select: `{item.expr.name}`. Please "
+                                 "remove or alias the column.", item.span)
+        items.append((item.alias, item.expr, rewriter.rewrite(item.expr, item.expr)))
+    having_rewritten = rewriter.rewrite(select.having, select.having) \
+        if select.having is not None else None
+    if rewriter.loose:
+        shown = ", ".join(dict.fromkeys(format_expression(e) for e in rewriter.loose))
+        raise StatementError(f"Non-aggregate SELECT expression(s) not part of GROUP BY: {shown}",
+                             select.span)
+    if not rewriter.calls:
+        raise StatementError("GROUP BY requires aggregate functions in either the SELECT or "
+                             "HAVING clause.", select.span)
+
+    agg_scope_columns = [ScopeColumn(group_name(i), g.type, group_name(i))
+                         for i, g in enumerate(group_by)]
+    agg_scope_columns += [ScopeColumn(aggregate_name(i), c.type, aggregate_name(i))
+                          for i, c in enumerate(rewriter.calls)]
+    if window is not None:
+        agg_scope_columns += [ScopeColumn(WINDOWSTART, T.BIGINT, WINDOWSTART),
+                              ScopeColumn(WINDOWEND, T.BIGINT, WINDOWEND)]
+    agg_scope = Scope(agg_scope_columns)
+
+    typed_items = []
+    for alias, original, rewritten in items:
+        typed = _compile(rewritten, agg_scope, registry, "SELECT")
+        derived = _group_column_name(original, scope)
+        typed_items.append((alias or derived, original, typed, rewritten))
+    names = _assign_names([(n, o, t) for n, o, t, _ in typed_items], scope)
+
+    key: list[OutputColumn | None] = [None] * len(group_by)
+    value: list[OutputColumn] = []
+    for (_, _, typed, rewritten), name in zip(typed_items, names):
+        index = _group_index(rewritten)
+        if index is not None and key[index] is None:
+            key[index] = OutputColumn(Column(name, typed.type, KEY), typed)
+        else:
+            value.append(OutputColumn(Column(name, typed.type, VALUE), typed))
+    missing = [format_expression(group_exprs[i]) for i, k in enumerate(key) if k is None]
+    if missing:
+        target = f"`{sink_name}`" if sink_name else "the sink"
+        if len(missing) == 1:
+            raise StatementError(f"The query used to build {target} must include the grouping "
+                                 f"expression {missing[0]} in its projection (eg, SELECT "
+                                 f"{missing[0]}...).", select.span)
+        listed = ", ".join(missing[:-1]) + " and " + missing[-1]
+        raise StatementError(f"The query used to build {target} must include the grouping "
+                             f"expressions {listed} in its projection (eg, SELECT "
+                             f"{', '.join(missing)}...).", select.span)
+    if not value:
+        raise StatementError("The projection contains no value columns.", select.span)
+
+    having = None
+    if having_rewritten is not None:
+        having = _compile(having_rewritten, agg_scope, registry, "HAVING")
+        if having.type != T.BOOLEAN:
+            raise StatementError("Type error in HAVING expression: Should evaluate to boolean "
+                                 f"but is {format_expression(select.having)} "
+                                 f"({having.type.sql() if having.type else 'null'}) instead.",
+                                 select.having.span)
+    return AggregateAnalysis(side, scope, where, group_by, tuple(rewriter.calls), window,
+                             tuple(key), tuple(value), having, select.limit, select)
+
+
+def _group_index(rewritten: ast.Expr) -> int | None:
+    if isinstance(rewritten, ast.ColumnRef) and rewritten.name.startswith("$g"):
+        return int(rewritten.name[2:])
+    return None
+
+
+def _group_column_name(expr: ast.Expr, scope: Scope) -> str | None:
+    column = _resolved(expr, scope)
+    if column is not None:
+        return column.sql_name
+    if isinstance(expr, ast.FieldAccess):
+        return expr.field
+    return None

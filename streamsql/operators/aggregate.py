@@ -1,0 +1,203 @@
+"""GROUP BY aggregation over a micro-batch, with the groups' state in a DuckDB table.
+
+Per batch, in a few set-based statements (no per-record round trips):
+  1. project grouping keys and aggregate arguments; drop rows with a null key;
+  2. assign each row its window(s) and the stream time as of that row; rows whose
+     window closed (end + grace <= stream time) are late: reported, not aggregated;
+  3. running aggregates per (group, window) over the batch, merged with the stored
+     state, give every row the result as record-at-a-time processing would;
+  4. the last row of each (group, window) replaces its stored state; windows past
+     their retention are purged.
+With the record cache on, only the last update per (group, window) is emitted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from streamsql.analyzer.analyzer import ROW_INDEX
+from streamsql.catalog.schema import WINDOWEND, WINDOWSTART
+from streamsql.planner.physical import (BATCH_RELATION, EVENT_TIME, MAX_TIME,
+                                       AggregateOperatorSpec)
+from streamsql.state.store import QueryConnection
+
+WINDOW = "$ws"
+STREAM_TIME = "$st"
+SHOWN = "$shown"  # the group's row is in the result table (it passed HAVING)
+_STORED_SHOWN, _WAS_SHOWN = "$stored_shown", "$was_shown"
+_PARTIAL_TIME = "$pts"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class LateRecord:
+    row: int
+    window_start: int
+    late_by_ms: int
+
+
+class AggregateOperator:
+    def __init__(self, spec: AggregateOperatorSpec, connection: QueryConnection,
+                 empty_batch: pa.Table):
+        self.spec = spec
+        self.connection = connection
+        self.state = _q(spec.state)
+        self.meta = _q(spec.state + "_time")
+        self.late: list[LateRecord] = []
+        pre = self.connection.run(spec.pre_sql, **{BATCH_RELATION: empty_batch})
+        fields = ", ".join(
+            f"{template.format(*[f'({_q(a)})' for a in agg.args] or ['*'])} AS "
+            f"{_q(self._field(i, j))}"
+            for i, agg in enumerate(spec.aggregates)
+            for j, template in enumerate(agg.accumulate))
+        groups = ", ".join(_q(g) for g in spec.groups)
+        self.connection.run(
+            f"CREATE TABLE IF NOT EXISTS {self.state} AS SELECT {groups}, CAST(0 AS BIGINT) AS "
+            f"{_q(WINDOW)}, {fields}, max({_q(EVENT_TIME)}) AS {_q(MAX_TIME)}, "
+            f"CAST(NULL AS BOOLEAN) AS {_q(SHOWN)} FROM pre GROUP BY {groups} LIMIT 0", pre=pre)
+        self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.meta} (stream_time BIGINT)")
+        found = self.connection.run(f"SELECT max(stream_time) AS t FROM {self.meta}")
+        self.stream_time = found.column("t")[0].as_py()
+        if self.stream_time is None:
+            self.stream_time = -1
+
+    @staticmethod
+    def _field(i: int, j: int) -> str:
+        return f"$f{i}_{j}"
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        """One row per (input row, window) with every aggregate's value, in input order."""
+        spec = self.spec
+        not_null = " AND ".join(f"{_q(g)} IS NOT NULL" for g in spec.groups)
+        pre = self.connection.run(
+            f"SELECT *, greatest({self.stream_time}, max({_q(EVENT_TIME)}) OVER (ORDER BY "
+            f"{_q(ROW_INDEX)} ROWS UNBOUNDED PRECEDING)) AS {_q(STREAM_TIME)} FROM "
+            f"({spec.pre_sql}) WHERE {not_null}", **{BATCH_RELATION: batch})
+        expanded = self.connection.run(self._windows_sql(), pre=pre)
+        expanded = self._drop_late(expanded)
+        if pre.num_rows:
+            self.stream_time = max(self.stream_time, pre.column(STREAM_TIME)[-1].as_py())
+        aggregated = self.connection.run(self._aggregate_sql(), expanded=expanded)
+        if spec.having_sql is not None:
+            aggregated = self._apply_having(aggregated)
+        self._store(aggregated)
+        if not spec.every_update and aggregated.num_rows:
+            aggregated = self._latest_per_group(aggregated)
+        return aggregated
+
+    def _windows_sql(self) -> str:
+        window = self.spec.window
+        t = _q(EVENT_TIME)
+        if window is None:
+            return f"SELECT *, CAST(0 AS BIGINT) AS {_q(WINDOW)} FROM pre"
+        size, advance = window.size_ms, window.advance_ms
+        if window.kind == "TUMBLING":
+            start = f"{t} - ((({t} % {size}) + {size}) % {size})"
+            return f"SELECT *, {start} AS {_q(WINDOW)} FROM pre"
+        # HOPPING: every window start (a multiple of ADVANCE) with start <= t < start + size
+        last = f"{t} - ((({t} % {advance}) + {advance}) % {advance})"
+        first = f"{last} - {((size - 1) // advance) * advance}"
+        return (f"SELECT pre.*, w AS {_q(WINDOW)} FROM pre, "
+                f"unnest(generate_series({first}, {last}, {advance})) AS g(w) "
+                f"WHERE w >= 0 AND {t} < w + {size} ORDER BY {_q(ROW_INDEX)}, w")
+
+    def _drop_late(self, expanded: pa.Table) -> pa.Table:
+        window = self.spec.window
+        if window is None or expanded.num_rows == 0:
+            return expanded
+        ends = pc.add(expanded.column(WINDOW), window.size_ms + window.grace_ms)
+        open_ = pc.greater(ends, expanded.column(STREAM_TIME))
+        if pc.all(open_).as_py():
+            return expanded
+        late = expanded.filter(pc.invert(open_))
+        for row, start, time in zip(late.column(ROW_INDEX).to_pylist(),
+                                    late.column(WINDOW).to_pylist(),
+                                    late.column(STREAM_TIME).to_pylist()):
+            self.late.append(LateRecord(row, start, time - (start + window.size_ms +
+                                                            window.grace_ms)))
+        return expanded.filter(open_)
+
+    def _aggregate_sql(self) -> str:
+        spec = self.spec
+        keys = [*spec.groups, WINDOW]
+        partition = ", ".join(_q(k) for k in keys)
+        running, merged, finals = [], [], []
+        for i, agg in enumerate(spec.aggregates):
+            args = [f"({_q(a)})" for a in agg.args] or ["*"]
+            by_name = {}
+            for j, (name, template) in enumerate(zip(agg.fields, agg.accumulate)):
+                field, partial = _q(self._field(i, j)), _q(f"$p{i}_{j}")
+                running.append(f"{template.format(*args)} OVER w AS {partial}")
+                merged.append(f"{agg.merge[j].format(old=f's.{field}', new=f'r.{partial}')} "
+                              f"AS {field}")
+                by_name[name] = field
+            finals.append(f"CAST({agg.final.format(**by_name)} AS {agg.result_type}) AS "
+                          f"{_q(f'$a{i}')}")
+        join = " AND ".join(f"s.{_q(k)} IS NOT DISTINCT FROM r.{_q(k)}" for k in keys)
+        size = self.spec.window.size_ms if self.spec.window else 0
+        return (
+            f"WITH r AS (SELECT *, {', '.join(running)}, max({_q(EVENT_TIME)}) OVER w AS "
+            f"{_q(_PARTIAL_TIME)} FROM expanded WINDOW w AS (PARTITION BY {partition} ORDER BY "
+            f"{_q(ROW_INDEX)} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)), "
+            f"m AS (SELECT r.*, {', '.join(merged)}, greatest(s.{_q(MAX_TIME)}, "
+            f"r.{_q(_PARTIAL_TIME)}) AS {_q(MAX_TIME)}, s.{_q(SHOWN)} AS {_q(_STORED_SHOWN)} "
+            f"FROM r LEFT JOIN {self.state} s ON {join}) "
+            f"SELECT *, {', '.join(finals)}, {_q(WINDOW)} AS {_q(WINDOWSTART)}, "
+            f"{_q(WINDOW)} + {size} AS {_q(WINDOWEND)} FROM m "
+            f"ORDER BY {_q(ROW_INDEX)}, {_q(WINDOW)}")
+
+    def _apply_having(self, aggregated: pa.Table) -> pa.Table:
+        """Keep the rows that change the result table: a group that passes HAVING is
+        upserted; one that stops passing is deleted (a tombstone) once; one that never
+        passed produces nothing, as ksqlDB's table filter does."""
+        keys = ", ".join(_q(k) for k in [*self.spec.groups, WINDOW])
+        return self.connection.run(
+            f"SELECT * FROM (SELECT *, coalesce(lag({_q(SHOWN)}) OVER (PARTITION BY {keys} "
+            f"ORDER BY {_q(ROW_INDEX)}), {_q(_STORED_SHOWN)}, false) AS {_q(_WAS_SHOWN)} FROM "
+            f"(SELECT *, coalesce({self.spec.having_sql}, false) AS {_q(SHOWN)} FROM aggregated)) "
+            f"WHERE {_q(SHOWN)} OR {_q(_WAS_SHOWN)} ORDER BY {_q(ROW_INDEX)}, {_q(WINDOW)}",
+            aggregated=aggregated)
+
+    def _store(self, aggregated: pa.Table) -> None:
+        spec = self.spec
+        keys = [*spec.groups, WINDOW]
+        if aggregated.num_rows:
+            partition = ", ".join(_q(k) for k in keys)
+            match = " AND ".join(f"a.{_q(k)} IS NOT DISTINCT FROM s.{_q(k)}" for k in keys)
+            fields = [self._field(i, j) for i, agg in enumerate(spec.aggregates)
+                      for j in range(len(agg.fields))]
+            shown = _q(SHOWN) if SHOWN in aggregated.column_names else "NULL"
+            columns = ", ".join(_q(c) for c in [*keys, *fields, MAX_TIME]) + f", {shown}"
+            self.connection.run(f"DELETE FROM {self.state} s WHERE EXISTS (SELECT 1 FROM "
+                                f"aggregated a WHERE {match})", aggregated=aggregated)
+            self.connection.run(
+                f"INSERT INTO {self.state} SELECT {columns} FROM aggregated QUALIFY "
+                f"row_number() OVER (PARTITION BY {partition} ORDER BY {_q(ROW_INDEX)} DESC) = 1",
+                aggregated=aggregated)
+        self.connection.run(f"DELETE FROM {self.meta}")
+        self.connection.run(f"INSERT INTO {self.meta} VALUES ({self.stream_time})")
+        window = spec.window
+        if window is not None:
+            # Closed windows are kept for their retention (pull queries read them), then go.
+            self.connection.run(f"DELETE FROM {self.state} WHERE {_q(WINDOW)} + "
+                                f"{window.retention_ms} <= {self.stream_time}")
+
+    def _latest_per_group(self, aggregated: pa.Table) -> pa.Table:
+        keys = ", ".join(_q(k) for k in [*self.spec.groups, WINDOW])
+        return self.connection.run(
+            f"SELECT * FROM aggregated QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY "
+            f"{_q(ROW_INDEX)} DESC) = 1 ORDER BY {_q(ROW_INDEX)}, {_q(WINDOW)}",
+            aggregated=aggregated)
+
+    def state_rows(self) -> int:
+        result = self.connection.run(f"SELECT count(*) AS n FROM {self.state}")
+        return result.column("n")[0].as_py()
+
+    def drop_state(self) -> None:
+        self.connection.run(f"DROP TABLE IF EXISTS {self.state}")
+        self.connection.run(f"DROP TABLE IF EXISTS {self.meta}")
