@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from streamsql import ast
 from streamsql.catalog.catalog import STREAM, TABLE
 from streamsql.errors import StatementError
+from streamsql.functions.aggregates import AGGREGATES, aggregate
 
 if TYPE_CHECKING:
     from streamsql.engine import Engine, Result
@@ -50,8 +51,10 @@ async def show(engine: "Engine", stmt: ast.Show, sql: str) -> "Result":
         return _result(sql, ["Kafka Topic", "Partitions", "Partition Replicas"], rows,
                        "kafka_topics")
     if what == "FUNCTIONS":
-        rows = [[f.name, f.category] for f in engine.registry.describe_all()]
-        return _result(sql, ["Function Name", "Category"], rows, "function_names")
+        rows = [[f.name, "SCALAR", f.category] for f in engine.registry.functions()]
+        rows += [[name, "AGGREGATE", "AGGREGATE"] for name in sorted(AGGREGATES)]
+        rows.sort(key=lambda row: row[0])
+        return _result(sql, ["Function Name", "Type", "Category"], rows, "function_names")
     if what == "PROPERTIES":
         merged = engine.config.as_dict()
         rows = [[k, "SESSION" if k in engine.config.overrides else "DEFAULT", v]
@@ -102,10 +105,12 @@ async def describe(engine: "Engine", stmt: ast.Describe, sql: str) -> "Result":
 
 
 def describe_function(engine: "Engine", stmt: ast.DescribeFunction, sql: str) -> "Result":
-    info = engine.registry.describe(stmt.name)
-    if info is None:
-        raise StatementError(f"Can't find any functions with the name '{stmt.name}'", stmt.span,
-                             hint=engine.registry.suggest(stmt.name))
+    function = aggregate(stmt.name)
+    if function is not None:
+        rows = [["Name", function.name], ["Type", "AGGREGATE"],
+                ["Description", function.description]]
+        return _result(sql, ["Field", "Value"], rows, "describe_function", function)
+    info = engine.registry.describe(stmt.name, stmt.span)
     rows = [["Name", info.name], ["Type", info.kind], ["Category", info.category],
             ["Description", info.description]]
     for signature in info.signatures:

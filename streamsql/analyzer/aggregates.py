@@ -124,8 +124,10 @@ class _Rewriter:
         for i, group in enumerate(self.group_by):
             if self._same(expr, group):
                 return ast.ColumnRef(group_name(i), span=expr.span)
-        if isinstance(expr, ast.FunctionCall) and aggregate(expr.name) is not None:
-            return ast.ColumnRef(aggregate_name(self._call(expr)), span=expr.span)
+        if isinstance(expr, ast.FunctionCall):
+            if aggregate(expr.name) is not None:
+                return ast.ColumnRef(aggregate_name(self._call(expr)), span=expr.span)
+            self.registry.lookup(expr.name, expr.span)  # an unknown function is named first
         if isinstance(expr, ast.ColumnRef):
             if expr.name not in (WINDOWSTART, WINDOWEND) or expr.source is not None:
                 self.loose.append(top if top is not None else expr)

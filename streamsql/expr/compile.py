@@ -218,7 +218,7 @@ class _Compiler:
             cls = exp.And if op == "AND" else exp.Or
             return Typed(cls(this=paren(left.sql), expression=paren(right.sql)), BOOLEAN)
         if is_comparison(op):
-            left, right = self._comparable(node, op, node.left, left, node.right, right)
+            left, right = self._comparable(scope, node, op, node.left, left, node.right, right)
             cls = {"=": exp.EQ, "<>": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT,
                    ">=": exp.GTE}[op]
             return Typed(_false_if_null(cls(this=paren(left.sql), expression=paren(right.sql))),
@@ -244,8 +244,8 @@ class _Compiler:
         value = self.compile(node.value, scope)
         low = self.compile(node.low, scope)
         high = self.compile(node.high, scope)
-        value_low, low = self._comparable(node, ">=", node.value, value, node.low, low)
-        value_high, high = self._comparable(node, "<=", node.value, value, node.high, high)
+        value_low, low = self._comparable(scope, node, ">=", node.value, value, node.low, low)
+        value_high, high = self._comparable(scope, node, "<=", node.value, value, node.high, high)
         sql = _false_if_null(exp.Between(this=paren(value_low.sql), low=low.sql, high=high.sql))
         return Typed(exp.Not(this=paren(sql)) if node.negated else sql, BOOLEAN)
 
@@ -254,7 +254,7 @@ class _Compiler:
         items = []
         for item_node in node.items:
             item = self.compile(item_node, scope)
-            _, item = self._comparable(node, "=", node.value, value, item_node, item)
+            _, item = self._comparable(scope, node, "=", node.value, value, item_node, item)
             items.append(item.sql)
         sql = _false_if_null(exp.In(this=paren(value.sql), expressions=items))
         return Typed(exp.Not(this=paren(sql)) if node.negated else sql, BOOLEAN)
@@ -278,7 +278,7 @@ class _Compiler:
 
     def _IsDistinctFrom(self, node: ast.IsDistinctFrom, scope: Scope) -> Typed:
         op = "IS NOT DISTINCT FROM" if node.negated else "IS DISTINCT FROM"
-        left, right = self._comparable(node, op, node.left, self.compile(node.left, scope),
+        left, right = self._comparable(scope, node, op, node.left, self.compile(node.left, scope),
                                        node.right, self.compile(node.right, scope))
         cls = exp.NullSafeEQ if node.negated else exp.NullSafeNEQ
         return Typed(cls(this=paren(left.sql), expression=paren(right.sql)), BOOLEAN)
@@ -292,8 +292,8 @@ class _Compiler:
         for when in node.whens:
             condition = self.compile(when.condition, scope)
             if operand is not None:
-                left, right = self._comparable(when, "=", node.operand, operand, when.condition,
-                                               condition)
+                left, right = self._comparable(scope, when, "=", node.operand, operand,
+                                               when.condition, condition)
                 condition = Typed(exp.EQ(this=paren(left.sql), expression=paren(right.sql)),
                                   BOOLEAN)
             else:
@@ -439,8 +439,8 @@ class _Compiler:
             raise StatementError(f"{where}operand should evaluate to boolean but is "
                                  f"{format_expr(node)} ({value.type.sql()}) instead.", node.span)
 
-    def _comparable(self, node: ast.Node, op: str, left_node: ast.Expr, left: Typed,
-                    right_node: ast.Expr, right: Typed) -> tuple[Typed, Typed]:
+    def _comparable(self, scope: Scope, node: ast.Node, op: str, left_node: ast.Expr,
+                    left: Typed, right_node: ast.Expr, right: Typed) -> tuple[Typed, Typed]:
         """Both sides coerced to one comparable type, or ksqlDB's 'Cannot compare' error."""
         if left.type is None and right.type is None:
             raise StatementError(f"Comparison with NULL not supported: NULL {op} NULL",
@@ -465,9 +465,13 @@ class _Compiler:
             return casts.cast(left, b, left_node.span), right
         if {a.kind, b.kind} == {"TIMESTAMP", "DATE"}:
             return casts.cast(left, TIMESTAMP), casts.cast(right, TIMESTAMP)
+        def resolved(ref: ast.ColumnRef) -> str | None:
+            found = scope.find(ref.name, ref.source)
+            return found[0].sql_name if len(found) == 1 else None
         raise StatementError(
-            f"Cannot compare {format_expr(left_node)} ({a.sql()}) to {format_expr(right_node)} "
-            f"({b.sql()}) with {operator_name(op)}.", node.span)
+            f"Cannot compare {format_expr(left_node, resolved)} ({a.sql()}) to "
+            f"{format_expr(right_node, resolved)} ({b.sql()}) with {operator_name(op)}.",
+            node.span)
 
     def _coerce_to(self, value: Typed, target: SqlType, node: ast.Expr) -> Typed:
         if value.type is None:

@@ -54,6 +54,28 @@ def _escaped_code_point(text: exp.Expression) -> exp.Expression:
                 (fn("REGEXP_MATCHES", text, lit(pair)), from_pair))
 
 
+def _split_bytes(value: exp.Expression, delimiter: exp.Expression) -> exp.Expression:
+    """SPLIT on bytes, done on hex text with a space after each byte ('61 2E 62 ').
+
+    The spaces keep matches on byte boundaries: a delimiter's text can only match where
+    a byte's text starts.
+    """
+    def spaced(blob: exp.Expression) -> exp.Expression:
+        return fn("REGEXP_REPLACE", _hex(blob), lit("(..)"), lit("\\1 "), lit("g"))
+    part = fresh_param()
+    as_bytes = _bytes_via_hex(fn("REPLACE", column(part), lit(" "), lit("")))
+    pieces = fn("LIST_TRANSFORM", fn("STRING_SPLIT", spaced(value), spaced(delimiter)),
+                lambda_([part], as_bytes))
+    each_byte = fn("LIST_TRANSFORM", fn("REGEXP_EXTRACT_ALL", _hex(value), lit("..")),
+                   lambda_([part], _bytes_via_hex(column(part))))
+    no_delimiter = exp.EQ(this=fn("OCTET_LENGTH", delimiter), expression=lit(0))
+    empty = exp.EQ(this=fn("OCTET_LENGTH", value), expression=lit(0))
+    # Like Java's split, nothing split by nothing is one empty piece.
+    one_empty_piece = exp.Array(expressions=[_bytes_via_hex(lit(""))])
+    return case((exp.And(this=no_delimiter, expression=empty), one_empty_piece),
+                (no_delimiter, each_byte), default=pieces)
+
+
 def _hex(value: exp.Expression) -> exp.Expression:
     return fn("HEX", value)
 
@@ -113,8 +135,10 @@ def register(registry: FunctionRegistry) -> None:
     @registry.scalar("SUBSTRING", category=CATEGORY, display_name="substring",
                      description="The substring (or sub-bytes) from a 1-based position "
                                  "(negative: from the end) with an optional length.",
-                     signatures=["SUBSTRING(STRING, INTEGER)", "SUBSTRING(STRING, INTEGER, INTEGER)",
-                                 "SUBSTRING(BYTES, INTEGER)", "SUBSTRING(BYTES, INTEGER, INTEGER)"])
+                     signatures=["SUBSTRING(STRING, INTEGER)",
+                                 "SUBSTRING(STRING, INTEGER, INTEGER)",
+                                 "SUBSTRING(BYTES, INTEGER)",
+                                 "SUBSTRING(BYTES, INTEGER, INTEGER)"])
     def substring(call: Call) -> Typed:
         for value_type in (STRING, BYTES):
             args = call.match(value_type, INTEGER) or call.match(value_type, INTEGER, INTEGER)
@@ -173,13 +197,16 @@ def register(registry: FunctionRegistry) -> None:
     padder("RPAD", "RPAD", "Pads a string on the right to a length (truncating if longer).")
 
     @registry.scalar("SPLIT", category=CATEGORY, display_name="split",
-                     description="Splits a string by a delimiter; an empty delimiter splits "
-                                 "into characters.",
-                     signatures=["SPLIT(STRING, STRING)"])
+                     description="Splits a string (or bytes) by a delimiter; an empty "
+                                 "delimiter splits into characters (bytes).",
+                     signatures=["SPLIT(STRING, STRING)", "SPLIT(BYTES, BYTES)"])
     def split(call: Call) -> Typed:
-        args = call.match(STRING, STRING) or call.reject()
-        return Typed(_null_if_any_null(args, fn("STRING_SPLIT", args[0].sql, args[1].sql)),
-                     SqlType.array(STRING))
+        if (args := call.match(STRING, STRING)) is not None:
+            return Typed(_null_if_any_null(args, fn("STRING_SPLIT", args[0].sql, args[1].sql)),
+                         SqlType.array(STRING))
+        args = call.match(BYTES, BYTES) or call.reject()
+        return Typed(_null_if_any_null(args, _split_bytes(args[0].sql, args[1].sql)),
+                     SqlType.array(BYTES))
 
     @registry.scalar("REGEXP_SPLIT_TO_ARRAY", category=CATEGORY,
                      display_name="regexp_split_to_array",

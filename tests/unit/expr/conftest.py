@@ -1,6 +1,6 @@
 import pytest
 
-from tests.unit.expr.harness import Batch, make_batch
+from expr_harness import Batch, make_batch
 
 
 @pytest.fixture

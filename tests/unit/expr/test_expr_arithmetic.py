@@ -3,8 +3,9 @@ from decimal import Decimal
 
 import pytest
 
+from streamsql import ast
 from streamsql.errors import StatementError
-from tests.unit.expr.harness import NULL, TRUE, col, num, op, text
+from expr_harness import NULL, TRUE, call, col, num, op, text
 
 
 @pytest.mark.parametrize("expr, sql_type", [
@@ -65,12 +66,10 @@ def test_unsupported_operand_types_use_ksqldb_message(batch):
 
 
 def test_unary_minus_of_min_value_wraps(batch):
-    from streamsql import ast
     assert batch.values(ast.UnaryOp("-", op("-", num(-2147483647), num(1)))) == \
         [-2147483648] * 4
 
 
 def test_nested_operators_keep_their_grouping_in_sql(batch):
-    from tests.unit.expr.harness import call
     assert batch.values(op("*", op("-", col("I"), num(1)), num(2)))[0] == 12
     assert batch.values(call("ROUND", op("+", col("D"), col("D")), num(1)))[0] == 5.0

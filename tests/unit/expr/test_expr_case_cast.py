@@ -5,7 +5,7 @@ import pytest
 
 from streamsql import ast
 from streamsql.errors import StatementError
-from tests.unit.expr.harness import FALSE, NULL, TRUE, call, cast, col, num, op, text, when
+from expr_harness import FALSE, NULL, TRUE, call, cast, col, num, op, text, when
 
 
 def test_searched_case_takes_first_true_branch(batch):

@@ -5,7 +5,7 @@ import pytest
 
 from streamsql import ast
 from streamsql.errors import NotSupportedError, StatementError
-from tests.unit.expr.harness import NULL, col, num, text
+from expr_harness import NULL, col, num, text
 
 
 def test_literal_types(batch):
@@ -52,10 +52,15 @@ def test_constructor_errors_use_ksqldb_messages(batch, expr, message):
         batch.compile(expr)
 
 
-def test_map_constructor_coerces_keys_to_string_and_values_to_one_type(batch):
-    expr = ast.CreateMap((ast.MapEntry(text("k"), col("B")), ast.MapEntry(num(10), text("no"))))
+def test_map_constructor_coerces_keys_and_values_to_one_type_each(batch):
+    expr = ast.CreateMap((ast.MapEntry(col("S"), col("B")), ast.MapEntry(num(10), text("no"))))
     assert batch.type(expr) == "MAP<STRING, BOOLEAN>"
-    assert batch.values(expr)[0] == {"k": True, "10": False}
+    assert batch.values(expr)[0] == {"hello": True, "10": False}
+
+
+def test_map_constructor_keys_take_their_expression_type(batch):
+    expr = ast.CreateMap((ast.MapEntry(col("I"), col("D")),))
+    assert batch.type(expr) == "MAP<INTEGER, DOUBLE>"
 
 
 def test_map_constructor_keeps_null_key_as_text_null(batch):
@@ -80,3 +85,8 @@ def test_array_of_structs_merges_their_fields(batch):
 def test_empty_struct_is_not_supported_yet(batch):
     with pytest.raises(NotSupportedError):
         batch.compile(ast.CreateStruct(()))
+
+
+def test_map_with_colliding_computed_keys_is_null_for_that_row(batch):
+    expr = ast.CreateMap((ast.MapEntry(col("S"), num(1)), ast.MapEntry(text("hello"), num(2))))
+    assert batch.values(expr)[:3] == [None, {"null": 1, "hello": 2}, {"a b": 1, "hello": 2}]

@@ -2,8 +2,10 @@
 import pytest
 
 from streamsql import ast
+from streamsql.catalog.types import INTEGER, STRING
 from streamsql.errors import StatementError
-from tests.unit.expr.harness import NULL, col, num, op, text
+from streamsql.expr import Scope, ScopeColumn, compile_expr
+from expr_harness import NULL, col, num, op, text
 
 
 def test_comparison_widens_numerics(batch):
@@ -68,3 +70,12 @@ def test_is_null_and_is_distinct_from(batch):
 def test_not_requires_boolean(batch):
     with pytest.raises(StatementError, match="boolean"):
         batch.compile(ast.UnaryOp("NOT", col("I")))
+
+
+def test_compare_error_names_columns_as_the_query_knows_them(batch):
+    scope = Scope([ScopeColumn("BAR", INTEGER, "I1_BAR", "I1"),
+                   ScopeColumn("BAR", STRING, "I2_BAR", "I2")])
+    with pytest.raises(StatementError) as error:
+        compile_expr(op(">", col("BAR", "I1"), col("BAR", "I2")), scope, batch.registry)
+    assert error.value.message == \
+        "Cannot compare I1_BAR (INTEGER) to I2_BAR (STRING) with GREATER_THAN."

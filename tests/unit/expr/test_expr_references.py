@@ -5,7 +5,7 @@ from streamsql import ast
 from streamsql.catalog.types import INTEGER
 from streamsql.errors import Span, StatementError
 from streamsql.expr import Scope, ScopeColumn, compile_expr
-from tests.unit.expr.harness import col, num, text
+from expr_harness import col, num, text
 
 
 def test_unknown_column_names_the_clause_and_suggests_the_nearest(batch):

@@ -1,6 +1,13 @@
+import sys
+from pathlib import Path
+
 import pytest
 
-from tests.unit.expr.harness import Batch, make_batch
+# The expression tests' harness serves these tests too; pytest puts only each test
+# directory itself on sys.path (no packages under tests/).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "expr"))
+
+from expr_harness import Batch, make_batch  # noqa: E402
 
 
 @pytest.fixture

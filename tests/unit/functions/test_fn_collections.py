@@ -3,7 +3,7 @@ import pytest
 
 from streamsql import ast
 from streamsql.errors import StatementError
-from tests.unit.expr.harness import NULL, call, col, lam, num, op, text
+from expr_harness import NULL, call, col, lam, num, op, text
 
 
 @pytest.mark.parametrize("expr, expected", [
@@ -99,3 +99,8 @@ def test_lambda_outside_a_function_is_rejected(batch):
 def test_array_function_rejects_non_array(batch):
     with pytest.raises(StatementError, match=r"'array_length' does not accept parameters \(STRING\)"):
         batch.compile(call("ARRAY_LENGTH", col("S")))
+
+
+def test_lambda_with_a_volatile_function_compiles(batch):
+    expr = call("TRANSFORM", col("ARR"), lam("X", op("<", call("RANDOM"), num(2.0))))
+    assert batch.values(expr)[0] == [True, True, True]

@@ -4,9 +4,9 @@ import datetime
 import pytest
 
 from streamsql import ast
-from streamsql.errors import StatementError
+from streamsql.errors import NotSupportedError, StatementError
 from streamsql.functions.datetime import java_to_strftime
-from tests.unit.expr.harness import NULL, call, cast, col, num, text
+from expr_harness import NULL, call, cast, col, num, text
 
 
 def unit(name: str) -> ast.IntervalUnit:
@@ -109,7 +109,6 @@ def test_parse_date_ignores_text_after_a_fixed_width_pattern_like_java(batch):
 
 
 def test_parsing_needs_a_literal_pattern(batch):
-    from streamsql.errors import NotSupportedError
     with pytest.raises(NotSupportedError, match="parse_date needs its pattern"):
         batch.compile(call("PARSE_DATE", col("S"), col("S")))
 
@@ -121,3 +120,12 @@ def test_zone_names_follow_daylight_saving(batch):
     assert batch.values(call("FORMAT_TIMESTAMP", col("TS"), text("HH:mm z")))[0] == "21:58 UTC"
     offset = call("FORMAT_TIMESTAMP", col("TS"), text("HH:mm z"), text("+0530"))
     assert batch.values(offset)[0] == "03:28 +05:30"
+
+
+def test_unknown_zone_is_rejected_when_literal_and_null_when_from_a_column(batch):
+    with pytest.raises(StatementError, match="Unknown time zone: 'Bad/Zone'"):
+        batch.compile(call("FORMAT_TIMESTAMP", col("TS"), text("HH:mm"), text("Bad/Zone")))
+    zone = ast.Case(None, (ast.WhenClause(ast.IsNull(col("I")), text("Bad/Zone")),),
+                    text("Europe/London"))
+    assert batch.values(call("FORMAT_TIMESTAMP", col("TS"), text("HH:mm"), zone))[:2] == \
+        ["22:58", None]

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from streamsql.errors import StatementError
-from tests.unit.expr.harness import NULL, call, col, num, text
+from expr_harness import NULL, call, col, num, text
 
 
 @pytest.mark.parametrize("expr, sql_type", [

@@ -3,7 +3,7 @@ import pytest
 
 from streamsql import ast
 from streamsql.errors import StatementError
-from tests.unit.expr.harness import NULL, call, col, num, text
+from expr_harness import NULL, call, col, num, op, text, when
 
 
 def test_coalesce_and_ifnull_take_first_non_null(batch):
@@ -34,7 +34,6 @@ def test_extractjsonfield(batch):
 
 
 def test_extractjsonfield_of_invalid_json_is_null_for_that_row(batch):
-    from tests.unit.expr.harness import op, when
     doc = ast.Case(None, (when(op("=", col("I"), num(7)), text("{not json")),),
                    text('{"a": 2}'))
     assert batch.values(call("EXTRACTJSONFIELD", doc, text("$.a"))) == [None, "2", "2", "2"]
@@ -67,3 +66,11 @@ def test_json_array_contains(batch):
     assert batch.values(call("JSON_ARRAY_CONTAINS", text("[1, 2]"), num(2)))[0] is True
     assert batch.values(call("JSON_ARRAY_CONTAINS", text('{"a": 1}'), num(1)))[0] is False
     assert batch.values(call("JSON_ARRAY_CONTAINS", text("[1"), num(1)))[0] is False
+
+
+def test_json_records_and_items(batch):
+    records = call("JSON_RECORDS", text('{"Red": 3, "W": "Seven", "o": {"a": 1}}'))
+    assert batch.values(records)[0] == {"Red": "3", "W": "Seven", "o": '{"a":1}'}
+    assert batch.values(call("JSON_RECORDS", text("")))[0] is None
+    items = call("JSON_ITEMS", text('[{"type": "A"}, 2]'))
+    assert batch.values(items)[0] == ['{"type":"A"}', "2"]

@@ -1,7 +1,7 @@
 """String functions against real DuckDB: values, NULL handling and ksqlDB's edge cases."""
 import pytest
 
-from tests.unit.expr.harness import NULL, call, col, num, text
+from expr_harness import NULL, call, col, num, text
 
 
 @pytest.mark.parametrize("expr, expected", [
@@ -29,6 +29,7 @@ from tests.unit.expr.harness import NULL, call, col, num, text
     (call("SPLIT", text(".abc."), text(".")), [["", "abc", ""]] * 4),
     (call("SPLIT", text("abc"), text("")), [["a", "b", "c"]] * 4),
     (call("REGEXP_REPLACE", text("baababaa"), text("(ab)+"), text("cat")), ["bacataa"] * 4),
+    (call("REGEXP_REPLACE", text("a1b22"), text("([0-9]+)"), text("<$1>")), ["a<1>b<22>"] * 4),
     (call("REGEXP_EXTRACT", text("[a-z]+"), col("S")), ["hello", None, "a", "bc"]),
     (call("REGEXP_EXTRACT", text("([a-z]) ([a-z])"), col("S"), num(2)), [None, None, "b", None]),
     (call("REGEXP_SPLIT_TO_ARRAY", text("aabcda"), text("(ab|cd)")), [["a", "", "a"]] * 4),
@@ -65,3 +66,16 @@ def test_bytes_padding_works_on_whole_bytes(batch):
     assert batch.values(padded)[0] == b"xyxab"
     assert batch.values(call("FROM_BYTES", call("TO_BYTES", text("1ab2"), text("hex")),
                              text("hex")))[0] == "1AB2"
+
+
+@pytest.mark.parametrize("value, delimiter, expected", [
+    ("a.b.c", ".", [b"a", b"b", b"c"]),
+    (".abc.", ".", [b"", b"abc", b""]),
+    ("a$$b.c", "$$", [b"a", b"b.c"]),
+    ("abc", "", [b"a", b"b", b"c"]),
+    ("", "", [b""]),
+])
+def test_split_bytes_on_byte_boundaries(batch, value, delimiter, expected):
+    def utf8(s):
+        return call("TO_BYTES", text(s), text("utf8"))
+    assert batch.values(call("SPLIT", utf8(value), utf8(delimiter)))[0] == expected

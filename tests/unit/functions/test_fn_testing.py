@@ -3,7 +3,7 @@ import duckdb
 import pytest
 
 from streamsql import ast
-from tests.unit.expr.harness import NULL, call, col
+from expr_harness import NULL, call, col
 
 
 def test_test_udf_picks_fixed_arity_overloads_before_varargs(batch):
