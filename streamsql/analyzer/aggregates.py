@@ -190,7 +190,7 @@ def is_aggregation(select: ast.Select) -> bool:
 def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: FunctionRegistry, *,
                         sink_name: str | None) -> AggregateAnalysis:
     from streamsql.analyzer.analyzer import _sides
-    from streamsql.sqlformat import format_expression
+    from streamsql.expr.text import format_expr as format_expression
 
     sides = _sides(select, catalog)
     if len(sides) > 1:

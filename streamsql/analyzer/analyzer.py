@@ -163,7 +163,7 @@ def _sides(select: ast.Select, catalog: Catalog) -> tuple[Side, ...]:
 
 
 def _analyze_join(join: ast.Join, sides, scope: Scope, registry) -> JoinAnalysis:
-    from streamsql.sqlformat import format_expression
+    from streamsql.expr.text import format_expr as format_expression
 
     left, right = sides
     if join.kind not in ("INNER", "LEFT"):
@@ -196,7 +196,7 @@ def _analyze_join(join: ast.Join, sides, scope: Scope, registry) -> JoinAnalysis
         if len(used) != 1:
             raise StatementError(
                 f"Invalid comparison expression '{format_expression(operand)}' in join "
-                f"'({format_expression(condition)})'. Each side of the join comparision must "
+                f"'{format_expression(condition)}'. Each side of the join comparision must "
                 "contain references from exactly one source.", operand.span)
         sides_of.append(used.pop())
     if sides_of[0] == sides_of[1]:
@@ -259,7 +259,7 @@ def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegist
     if select.where is not None:
         where = _compile(select.where, scope, registry, "WHERE")
         if where.type is not None and where.type != T.BOOLEAN:
-            from streamsql.sqlformat import format_expression
+            from streamsql.expr.text import format_expr as format_expression
             raise StatementError(
                 "Type error in WHERE expression: Should evaluate to boolean but is "
                 f"{format_expression(select.where)} ({where.type.sql()}) instead.",
@@ -354,7 +354,7 @@ def _derived_name(expr: ast.Expr, scope: Scope) -> str | None:
 
 def _join_key_columns(join: JoinAnalysis, items, names, scope, persistent, sink_name):
     """A join's key is its join expression; either side's join column may carry it."""
-    from streamsql.sqlformat import format_expression
+    from streamsql.expr.text import format_expr as format_expression
 
     key_sql = {to_key(join.left_key), to_key(join.right_key)}
     key: list[OutputColumn] = []
@@ -473,7 +473,7 @@ def _partitioned_columns(select, items, names, scope, registry, sink_name):
                 taken.add(name)
             key[i] = OutputColumn(Column(name, typed.type, KEY), typed)
         if key[i] is None:
-            from streamsql.sqlformat import format_expression
+            from streamsql.expr.text import format_expr as format_expression
             target = f"`{sink_name}`" if sink_name else "the sink"
             raise StatementError(f"The query used to build {target} must include the partitioning "
                                  f"expression {format_expression(expr)} in its projection (eg, "
