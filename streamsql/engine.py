@@ -314,7 +314,8 @@ class Engine:
     def _analyze(self, select: ast.Select, *, persistent: bool,
                  sink_name: str | None = None) -> QueryAnalysis | AggregateAnalysis:
         if is_aggregation(select):
-            return analyze_aggregation(select, self.catalog, self.registry, sink_name=sink_name)
+            return analyze_aggregation(select, self.catalog, self.registry, sink_name=sink_name,
+                                       settings=self.config.as_dict())
         return analyze_query(select, self.catalog, self.registry, persistent=persistent,
                              sink_name=sink_name,
                              new_planner=self.config.get_bool("ksql.new.query.planner.enabled"))

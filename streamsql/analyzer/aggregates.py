@@ -16,7 +16,7 @@ from streamsql.catalog.catalog import STREAM, Catalog
 from streamsql.catalog.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
 from streamsql.errors import NotSupportedError, StatementError
 from streamsql.expr.compile import Scope, ScopeColumn, Typed
-from streamsql.functions.aggregates import AggregateFunction, aggregate
+from streamsql.functions.aggregates import NOT_LITERAL, Accumulator, AggregateFunction, Arg, aggregate
 from streamsql.functions.registry import FunctionRegistry
 
 DEFAULT_GRACE_MS = 24 * 3_600_000  # ksqlDB's grace period when a window names none
@@ -26,7 +26,11 @@ DEFAULT_GRACE_MS = 24 * 3_600_000  # ksqlDB's grace period when a window names n
 class AggregateCall:
     function: AggregateFunction
     args: tuple[Typed, ...]
-    type: T.SqlType
+    accumulator: Accumulator
+
+    @property
+    def type(self) -> T.SqlType:
+        return self.accumulator.type
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,9 @@ def _window_spec(window: ast.WindowExpr) -> WindowSpec:
 class _Rewriter:
     """Replaces aggregate calls and grouping expressions with the aggregation's columns."""
 
-    def __init__(self, group_by: list[ast.Expr], scope: Scope, registry: FunctionRegistry):
+    def __init__(self, group_by: list[ast.Expr], scope: Scope, registry: FunctionRegistry,
+                 settings):
+        self.settings = settings
         self.group_by = group_by
         self.scope = scope
         self.registry = registry
@@ -163,10 +169,20 @@ class _Rewriter:
                 if aggregate(nested.name) is not None:
                     raise StatementError(f"Aggregate functions can not be nested: {node.name}"
                                          f"({nested.name}(...))", node.span)
-        result = function.check([a.type for a in args], node.span)
-        self.calls.append(AggregateCall(function, args, result))
+        described = [Arg(typed.type, _literal(arg)) for typed, arg in zip(args, node.args)]
+        accumulator = function.accumulator(described, node.span, self.settings)
+        self.calls.append(AggregateCall(function, args, accumulator))
         self.call_nodes.append(node)
         return len(self.calls) - 1
+
+
+def _literal(expr: ast.Expr):
+    if isinstance(expr, (ast.IntegerLiteral, ast.BooleanLiteral, ast.StringLiteral)):
+        return expr.value
+    if isinstance(expr, ast.UnaryOp) and expr.op == "-" and isinstance(expr.operand,
+                                                                      ast.IntegerLiteral):
+        return -expr.operand.value
+    return NOT_LITERAL
 
 
 def _function_calls(expr: ast.Node):
@@ -188,7 +204,7 @@ def is_aggregation(select: ast.Select) -> bool:
 
 
 def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: FunctionRegistry, *,
-                        sink_name: str | None) -> AggregateAnalysis:
+                        sink_name: str | None, settings=None) -> AggregateAnalysis:
     from streamsql.analyzer.analyzer import _sides
     from streamsql.expr.text import format_expr as format_expression
 
@@ -222,7 +238,7 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
                                  "aggregate function.", expr.span)
     group_by = tuple(_compile(e, scope, registry, "GROUP BY") for e in group_exprs)
 
-    rewriter = _Rewriter(group_exprs, scope, registry)
+    rewriter = _Rewriter(group_exprs, scope, registry, settings or {})
     items: list[tuple[str | None, ast.Expr, ast.Expr]] = []  # (name, original, rewritten)
     for item in select.items:
         if not isinstance(item, ast.SingleColumn):

@@ -4,88 +4,281 @@ An aggregate keeps named state fields. For a micro-batch it:
   1. accumulates each field as a running SQL aggregate over the batch's rows of a group
      (so that every input row sees the aggregate up to and including itself),
   2. merges that partial state with the group's stored state (SQL over `{old}`/`{new}`),
-  3. produces the final value from the merged fields.
-Templates receive SQL fragments already compiled from the arguments (`{0}`, `{1}`, ...),
-always parenthesised, so a template never changes how an argument binds.
+  3. produces the final value from the merged fields (`{name}` of each field).
+Templates receive the arguments as SQL fragments (`{0}`, `{1}`, ...), always
+parenthesised, so a template never changes how an argument binds. A definition is a
+function from the call's arguments (types, and values where they are literals) to the
+Accumulator that computes it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from streamsql.catalog import types as T
 from streamsql.catalog.types import SqlType
 from streamsql.errors import StatementError
+
+NOT_LITERAL = object()
+
+
+@dataclass(frozen=True)
+class Arg:
+    type: SqlType | None
+    literal: object = NOT_LITERAL  # the value, when the argument is a literal
+
+    @property
+    def is_literal(self) -> bool:
+        return self.literal is not NOT_LITERAL
+
+
+@dataclass(frozen=True)
+class Accumulator:
+    fields: tuple[str, ...]
+    accumulate: tuple[str, ...]  # running aggregate per field, over the arguments
+    merge: tuple[str, ...]  # per field: combine stored `{old}` with the batch's `{new}`
+    final: str  # over the merged fields, by name
+    type: SqlType  # of the final value
 
 
 @dataclass(frozen=True)
 class AggregateFunction:
     name: str
     description: str
-    fields: tuple[str, ...]
-    accumulate: tuple[str, ...]  # running aggregate per field, over the arguments
-    merge: tuple[str, ...]  # per field: combine stored `{old}` with the batch's `{new}`
-    final: str  # over the merged fields, by name: `{n}`, `{s}`
-    result_type: Callable[[Sequence[SqlType]], SqlType]
-    arity: tuple[int, ...] = (1,)  # accepted argument counts
-    accepts: Callable[[Sequence[SqlType]], bool] = lambda types: True
+    # (arguments, settings such as ksql.functions.collect_list.limit) -> Accumulator, or
+    # None when the arguments don't fit
+    build: Callable[..., Accumulator | None]
+    signatures: tuple[str, ...] = ()
 
-    def check(self, arg_types: Sequence[SqlType | None], span=None) -> SqlType:
-        if len(arg_types) not in self.arity or not self.accepts(arg_types):
-            shown = ", ".join("null" if t is None else t.sql() for t in arg_types)
+    def accumulator(self, args: Sequence[Arg], span=None,
+                    settings: Mapping[str, str] | None = None) -> Accumulator:
+        found = self.build(args, settings or {})
+        if found is None:
+            shown = ", ".join("null" if a.type is None else a.type.sql() for a in args)
             raise StatementError(f"Function '{self.name}' does not accept parameters ({shown}).",
                                  span)
-        return self.result_type(arg_types)
-
-
-def _numeric(types) -> bool:
-    return all(t is not None and t.is_numeric for t in types)
-
-
-def _sum_type(types) -> SqlType:
-    (arg,) = types
-    return arg  # ksqlDB: SUM keeps its argument's type (INT stays INT, DECIMAL keeps p, s)
-
-
-def _same_type(types) -> SqlType:
-    return types[0]
-
-
-def _comparable(types) -> bool:
-    return types[0] is not None and (types[0].is_numeric or types[0].kind in
-                                     ("STRING", "DATE", "TIME", "TIMESTAMP", "BYTES"))
+        return found
 
 
 AGGREGATES: dict[str, AggregateFunction] = {}
 
 
-def _register(function: AggregateFunction) -> None:
-    AGGREGATES[function.name] = function
+def _register(name: str, description: str, *signatures: str):
+    def decorate(build):
+        AGGREGATES[name] = AggregateFunction(name, description, build, signatures)
+        return build
+    return decorate
 
 
-_register(AggregateFunction(
-    "COUNT", "Counts the rows, or the rows whose argument is not null.",
-    fields=("n",), accumulate=("count({0})",), merge=("coalesce({old}, 0) + {new}",),
-    final="{n}", result_type=lambda types: T.BIGINT, arity=(0, 1)))
-_register(AggregateFunction(
-    "SUM", "Sums the non-null values (0 when there are none).",
-    fields=("s",), accumulate=("sum({0})",),
-    merge=("coalesce({old}, 0) + coalesce({new}, 0)",), final="coalesce({s}, 0)",
-    result_type=_sum_type, accepts=_numeric))
-_register(AggregateFunction(
-    "AVG", "The average of the non-null values.",
-    fields=("s", "n"), accumulate=("sum({0})", "count({0})"),
-    merge=("coalesce({old}, 0) + coalesce({new}, 0)", "coalesce({old}, 0) + {new}"),
-    final="CASE WHEN {n} = 0 THEN 0.0 ELSE CAST({s} AS DOUBLE) / {n} END",
-    result_type=lambda types: T.DOUBLE, accepts=_numeric))
-_register(AggregateFunction(
-    "MIN", "The smallest non-null value.",
-    fields=("m",), accumulate=("min({0})",), merge=("least({old}, {new})",), final="{m}",
-    result_type=_same_type, accepts=_comparable))
-_register(AggregateFunction(
-    "MAX", "The largest non-null value.",
-    fields=("m",), accumulate=("max({0})",), merge=("greatest({old}, {new})",), final="{m}",
-    result_type=_same_type, accepts=_comparable))
+def _numeric(arg: Arg) -> bool:
+    return arg.type is not None and arg.type.is_numeric
+
+
+def _int_literal(arg: Arg) -> int | None:
+    if arg.is_literal and isinstance(arg.literal, int) and not isinstance(arg.literal, bool):
+        return arg.literal
+    return None
+
+
+def _bool_literal(arg: Arg) -> bool | None:
+    return arg.literal if arg.is_literal and isinstance(arg.literal, bool) else None
+
+
+# ---- counting and arithmetic -----------------------------------------------------------
+
+@_register("COUNT", "Counts the rows, or the rows whose argument is not null.",
+           "COUNT(*)", "COUNT(ANY)")
+def _count(args, settings):
+    if len(args) > 1:
+        return None
+    return Accumulator(("n",), ("count({0})" if args else "count(*)",),
+                       ("coalesce({old}, 0) + {new}",), "{n}", T.BIGINT)
+
+
+@_register("SUM", "Sums the non-null values (0 when there are none).", "SUM(NUMBER)")
+def _sum(args, settings):
+    if len(args) != 1 or not _numeric(args[0]):
+        return None
+    return Accumulator(("s",), ("sum({0})",), ("coalesce({old}, 0) + coalesce({new}, 0)",),
+                       "coalesce({s}, 0)", args[0].type)
+
+
+@_register("AVG", "The average of the non-null values.", "AVG(NUMBER)")
+def _avg(args, settings):
+    if len(args) != 1 or not _numeric(args[0]):
+        return None
+    return Accumulator(("s", "n"), ("sum({0})", "count({0})"),
+                       ("coalesce({old}, 0) + coalesce({new}, 0)", "coalesce({old}, 0) + {new}"),
+                       "CASE WHEN {n} = 0 THEN 0.0 ELSE CAST({s} AS DOUBLE) / {n} END", T.DOUBLE)
+
+
+def _extreme(kind: str):
+    def build(args, settings):
+        if len(args) != 1 or args[0].type is None or not (
+                args[0].type.is_numeric or args[0].type.kind in
+                ("STRING", "DATE", "TIME", "TIMESTAMP", "BYTES")):
+            return None
+        combine = "least" if kind == "min" else "greatest"
+        return Accumulator(("m",), (f"{kind}({{0}})",), (f"{combine}({{old}}, {{new}})",),
+                           "{m}", args[0].type)
+    return build
+
+
+_register("MIN", "The smallest non-null value.", "MIN(ANY)")(_extreme("min"))
+_register("MAX", "The largest non-null value.", "MAX(ANY)")(_extreme("max"))
+
+
+def _moments(args):
+    return len(args) == 1 and _numeric(args[0])
+
+
+@_register("STDDEV_SAMP", "The sample standard deviation of the non-null values.",
+           "STDDEV_SAMP(NUMBER)")
+def _stddev_samp(args, settings):
+    if not _moments(args):
+        return None
+    return _variance_accumulator("CASE WHEN {n} < 2 THEN 0.0 ELSE sqrt(greatest(({q} - {s} * {s} / "
+                                 "{n}) / ({n} - 1), 0.0)) END")
+
+
+@_register("STDDEV_POP", "The population standard deviation of the non-null values.",
+           "STDDEV_POP(NUMBER)")
+def _stddev_pop(args, settings):
+    if not _moments(args):
+        return None
+    return _variance_accumulator("CASE WHEN {n} = 0 THEN 0.0 ELSE sqrt(greatest(({q} - {s} * {s} / "
+                                 "{n}) / {n}, 0.0)) END")
+
+
+def _variance_accumulator(final: str) -> Accumulator:
+    add = "coalesce({old}, 0) + coalesce({new}, 0)"
+    return Accumulator(("n", "s", "q"), ("count({0})", "sum(CAST({0} AS DOUBLE))",
+                                         "sum(CAST({0} AS DOUBLE) * CAST({0} AS DOUBLE))"),
+                       (add, add, add), final, T.DOUBLE)
+
+
+@_register("CORRELATION", "The correlation coefficient of two numeric columns.",
+           "CORRELATION(DOUBLE, DOUBLE)")
+def _correlation(args, settings):
+    if len(args) != 2 or not all(_numeric(a) for a in args):
+        return None
+    both = "{0} IS NOT NULL AND {1} IS NOT NULL"
+    x, y = "CAST({0} AS DOUBLE)", "CAST({1} AS DOUBLE)"
+    add = "coalesce({old}, 0) + coalesce({new}, 0)"
+    sums = [f"count(*) FILTER (WHERE {both})"] + [
+        f"sum({e}) FILTER (WHERE {both})" for e in (x, y, f"{x} * {x}", f"{y} * {y}", f"{x} * {y}")]
+    final = ("CASE WHEN {n} < 2 THEN CAST('NaN' AS DOUBLE) ELSE ({xy} - {x} * {y} / {n}) / "
+             "sqrt(({xx} - {x} * {x} / {n}) * ({yy} - {y} * {y} / {n})) END")
+    return Accumulator(("n", "x", "y", "xx", "yy", "xy"), tuple(sums), (add,) * 6, final,
+                       T.DOUBLE)
+
+
+# ---- by offset ----------------------------------------------------------------------------
+
+def _by_offset(latest: bool):
+    def build(args, settings):
+        if not args or args[0].type is None:
+            return None
+        rest = list(args[1:])
+        ignore_nulls = True
+        if rest and _bool_literal(rest[-1]) is not None:
+            ignore_nulls = _bool_literal(rest.pop())
+        count = None
+        if rest:
+            count = _int_literal(rest.pop())
+            if count is None or count < 1:
+                return None
+        if rest:
+            return None
+        pick = "last_value" if latest else "first_value"
+        nulls = " IGNORE NULLS" if ignore_nulls else ""
+        if count is None:
+            merge = ("coalesce({new}, {old})" if latest else "coalesce({old}, {new})") \
+                if ignore_nulls else "{new}"
+            if not ignore_nulls and not latest:
+                # EARLIEST keeping nulls: the first row wins even if its value is null
+                return Accumulator(("v", "seen"), (f"{pick}({{0}})", "count(*)"),
+                                   ("CASE WHEN {old_seen} > 0 THEN {old} ELSE {new} END",
+                                    "coalesce({old}, 0) + {new}"), "{v}", args[0].type)
+            return Accumulator(("v",), (f"{pick}({{0}}{nulls})",), (merge,), "{v}", args[0].type)
+        kept = "list({0}) FILTER (WHERE {0} IS NOT NULL)" if ignore_nulls else "list({0})"
+        joined = "list_concat(coalesce({old}, []), coalesce({new}, []))"
+        if latest:
+            merge = f"list_slice({joined}, greatest(len({joined}) - {count} + 1, 1), len({joined}))"
+        else:
+            merge = f"list_slice({joined}, 1, {count})"
+        return Accumulator(("l",), (kept,), (merge,), "coalesce({l}, [])",
+                           T.SqlType.array(args[0].type))
+    return build
+
+
+_register("LATEST_BY_OFFSET", "The latest value (by offset); with n, the latest n values.",
+          "LATEST_BY_OFFSET(ANY[, ignoreNulls])", "LATEST_BY_OFFSET(ANY, n[, ignoreNulls])"
+          )(_by_offset(True))
+_register("EARLIEST_BY_OFFSET", "The earliest value (by offset); with n, the earliest n values.",
+          "EARLIEST_BY_OFFSET(ANY[, ignoreNulls])", "EARLIEST_BY_OFFSET(ANY, n[, ignoreNulls])"
+          )(_by_offset(False))
+
+
+# ---- collections ---------------------------------------------------------------------------
+
+def _limited(values: str, settings: Mapping[str, str], name: str) -> str:
+    """At most ksql.functions.<name>.limit elements (the first ones), as ksqlDB keeps."""
+    limit = int(settings.get(f"ksql.functions.{name}.limit", "1000"))
+    return f"list_slice({values}, 1, {limit})"
+
+
+@_register("COLLECT_LIST", "Every value, nulls included, in arrival order.", "COLLECT_LIST(ANY)")
+def _collect_list(args, settings):
+    if len(args) != 1 or args[0].type is None:
+        return None
+    joined = "list_concat(coalesce({old}, []), coalesce({new}, []))"
+    return Accumulator(("l",), ("list({0})",), (_limited(joined, settings, "collect_list"),),
+                       "coalesce({l}, [])", T.SqlType.array(args[0].type))
+
+
+@_register("COLLECT_SET", "The distinct non-null values, in order of first arrival.",
+           "COLLECT_SET(ANY)")
+def _collect_set(args, settings):
+    if len(args) != 1 or args[0].type is None:
+        return None
+    distinct = _ordered_distinct("list_concat(coalesce({old}, []), coalesce({new}, []))")
+    return Accumulator(("l",), ("list({0}) FILTER (WHERE {0} IS NOT NULL)",),
+                       (_limited(distinct, settings, "collect_set"),),
+                       "coalesce({l}, [])", T.SqlType.array(args[0].type))
+
+
+@_register("COUNT_DISTINCT", "The number of distinct non-null values.", "COUNT_DISTINCT(ANY)")
+def _count_distinct(args, settings):
+    if len(args) != 1 or args[0].type is None:
+        return None
+    return Accumulator(("l",), ("list({0}) FILTER (WHERE {0} IS NOT NULL)",),
+                       ("list_distinct(list_concat(coalesce({old}, []), coalesce({new}, [])))",),
+                       "CAST(len(coalesce({l}, [])) AS BIGINT)", T.BIGINT)
+
+
+def _top(distinct: bool):
+    def build(args, settings):
+        if len(args) != 2 or args[0].type is None or _int_literal(args[1]) is None:
+            return None
+        k = _int_literal(args[1])
+        joined = "list_concat(coalesce({old}, []), coalesce({new}, []))"
+        if distinct:
+            joined = f"list_distinct({joined})"
+        return Accumulator(("l",), ("list({0}) FILTER (WHERE {0} IS NOT NULL)",),
+                           (f"list_slice(list_reverse_sort({joined}), 1, {k})",),
+                           "coalesce({l}, [])", T.SqlType.array(args[0].type))
+    return build
+
+
+_register("TOPK", "The k largest values, largest first.", "TOPK(ANY, k)")(_top(False))
+_register("TOPKDISTINCT", "The k largest distinct values, largest first.",
+          "TOPKDISTINCT(ANY, k)")(_top(True))
+
+
+def _ordered_distinct(values: str) -> str:
+    """The distinct elements of a list, each where it first appears."""
+    return f"list_filter({values}, (x, i) -> list_position({values}, x) = i)"
 
 
 def aggregate(name: str) -> AggregateFunction | None:

@@ -50,16 +50,17 @@ class AggregateOperator:
         self.meta = _q(spec.state + "_time")
         self.late: list[LateRecord] = []
         pre = self.connection.run(spec.pre_sql, **{BATCH_RELATION: empty_batch})
+        # The state's column types are those of the running aggregates (over no rows here).
         fields = ", ".join(
-            f"{template.format(*[f'({_q(a)})' for a in agg.args] or ['*'])} AS "
+            f"{template.format(*[f'({_q(a)})' for a in agg.args])} OVER () AS "
             f"{_q(self._field(i, j))}"
             for i, agg in enumerate(spec.aggregates)
             for j, template in enumerate(agg.accumulate))
         groups = ", ".join(_q(g) for g in spec.groups)
         self.connection.run(
             f"CREATE TABLE IF NOT EXISTS {self.state} AS SELECT {groups}, CAST(0 AS BIGINT) AS "
-            f"{_q(WINDOW)}, {fields}, max({_q(EVENT_TIME)}) AS {_q(MAX_TIME)}, "
-            f"CAST(NULL AS BOOLEAN) AS {_q(SHOWN)} FROM pre GROUP BY {groups} LIMIT 0", pre=pre)
+            f"{_q(WINDOW)}, {fields}, max({_q(EVENT_TIME)}) OVER () AS {_q(MAX_TIME)}, "
+            f"CAST(NULL AS BOOLEAN) AS {_q(SHOWN)} FROM pre LIMIT 0", pre=pre)
         self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.meta} (stream_time BIGINT)")
         found = self.connection.run(f"SELECT max(stream_time) AS t FROM {self.meta}")
         self.stream_time = found.column("t")[0].as_py()
@@ -128,13 +129,15 @@ class AggregateOperator:
         partition = ", ".join(_q(k) for k in keys)
         running, merged, finals = [], [], []
         for i, agg in enumerate(spec.aggregates):
-            args = [f"({_q(a)})" for a in agg.args] or ["*"]
+            args = [f"({_q(a)})" for a in agg.args]
             by_name = {}
+            stored = {f"old_{name}": f"s.{_q(self._field(i, j))}"
+                      for j, name in enumerate(agg.fields)}
             for j, (name, template) in enumerate(zip(agg.fields, agg.accumulate)):
                 field, partial = _q(self._field(i, j)), _q(f"$p{i}_{j}")
                 running.append(f"{template.format(*args)} OVER w AS {partial}")
-                merged.append(f"{agg.merge[j].format(old=f's.{field}', new=f'r.{partial}')} "
-                              f"AS {field}")
+                merged.append(f"{agg.merge[j].format(old=f's.{field}', new=f'r.{partial}', **stored)}"
+                              f" AS {field}")
                 by_name[name] = field
             finals.append(f"CAST({agg.final.format(**by_name)} AS {agg.result_type}) AS "
                           f"{_q(f'$a{i}')}")

@@ -172,9 +172,9 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
     for i, call in enumerate(analysis.aggregates):
         names = tuple(f"$x{i}_{j}" for j in range(len(call.args)))
         pre += list(zip(call.args, names))
-        function = call.function
-        specs.append(AggregateSpec(function.fields, function.accumulate, function.merge,
-                                   function.final, duckdb_type(call.type).sql("duckdb"), names))
+        acc = call.accumulator
+        specs.append(AggregateSpec(acc.fields, acc.accumulate, acc.merge, acc.final,
+                                   duckdb_type(acc.type).sql("duckdb"), names))
     pre_sql = select_sql(pre, BATCH_RELATION, analysis.where)
 
     post = [(o.expr, o.column.name) for o in project.key + project.value]
