@@ -212,8 +212,7 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
     if len(sides) > 1:
         raise NotSupportedError("aggregations over joins are not supported yet", select.span)
     side = sides[0]
-    if side.source.kind != STREAM:
-        raise NotSupportedError("aggregations over tables are not supported yet", select.span)
+    over_table = side.source.kind != STREAM
     if select.window is not None and not select.group_by:
         raise StatementError("WINDOW clause requires a GROUP BY clause.", select.window.span)
     if not select.group_by:
@@ -260,6 +259,17 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
     if not rewriter.calls:
         raise StatementError("GROUP BY requires aggregate functions in either the SELECT or "
                              "HAVING clause.", select.span)
+    if over_table:
+        if window is not None:
+            raise NotSupportedError("windowed aggregations over tables are not supported yet",
+                                    select.window.span)
+        stream_only = [c.function.name for c in rewriter.calls if c.accumulator.undo is None]
+        if stream_only:
+            names = list(dict.fromkeys(stream_only))
+            listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+            raise StatementError(f"The aggregation function{'s' if len(names) > 1 else ''} "
+                                 f"{listed} cannot be applied to a table source, only to a "
+                                 "stream source.", select.span)
 
     agg_scope_columns = [ScopeColumn(group_name(i), g.type, group_name(i))
                          for i, g in enumerate(group_by)]

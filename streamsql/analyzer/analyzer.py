@@ -19,6 +19,7 @@ from streamsql.functions.registry import FunctionRegistry
 
 RESERVED_NAMES = tuple(PSEUDO_COLUMNS) + tuple(WINDOW_BOUNDS)
 ROW_INDEX = "$row"  # internal column carrying each input row's position through the SQL
+TOMBSTONE = "$tombstone"  # internal column of a table's batch: the record deletes its key
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ class Accumulator:
     merge: tuple[str, ...]  # per field: combine stored `{old}` with the batch's `{new}`
     final: str  # over the merged fields, by name
     type: SqlType  # of the final value
+    # Over a table an update retracts the old row: running aggregates of signed
+    # contributions (`{sign}` is +1 or -1), one per field; None: not possible.
+    undo: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,10 @@ def _bool_literal(arg: Arg) -> bool | None:
 def _count(args, settings):
     if len(args) > 1:
         return None
+    counted = "CASE WHEN {0} IS NOT NULL THEN {sign} ELSE 0 END" if args else "{sign}"
     return Accumulator(("n",), ("count({0})" if args else "count(*)",),
-                       ("coalesce({old}, 0) + {new}",), "{n}", T.BIGINT)
+                       ("coalesce({old}, 0) + {new}",), "{n}", T.BIGINT,
+                       undo=(f"sum({counted})",))
 
 
 @_register("SUM", "Sums the non-null values (0 when there are none).", "SUM(NUMBER)")
@@ -100,7 +105,7 @@ def _sum(args, settings):
     if len(args) != 1 or not _numeric(args[0]):
         return None
     return Accumulator(("s",), ("sum({0})",), ("coalesce({old}, 0) + coalesce({new}, 0)",),
-                       "coalesce({s}, 0)", args[0].type)
+                       "coalesce({s}, 0)", args[0].type, undo=("sum({sign} * {0})",))
 
 
 @_register("AVG", "The average of the non-null values.", "AVG(NUMBER)")
@@ -109,7 +114,9 @@ def _avg(args, settings):
         return None
     return Accumulator(("s", "n"), ("sum({0})", "count({0})"),
                        ("coalesce({old}, 0) + coalesce({new}, 0)", "coalesce({old}, 0) + {new}"),
-                       "CASE WHEN {n} = 0 THEN 0.0 ELSE CAST({s} AS DOUBLE) / {n} END", T.DOUBLE)
+                       "CASE WHEN {n} = 0 THEN 0.0 ELSE CAST({s} AS DOUBLE) / {n} END", T.DOUBLE,
+                       undo=("sum({sign} * {0})",
+                             "sum(CASE WHEN {0} IS NOT NULL THEN {sign} ELSE 0 END)"))
 
 
 def _extreme(kind: str):

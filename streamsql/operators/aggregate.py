@@ -19,12 +19,15 @@ import pyarrow.compute as pc
 
 from streamsql.analyzer.analyzer import ROW_INDEX
 from streamsql.catalog.schema import WINDOWEND, WINDOWSTART
-from streamsql.planner.physical import (BATCH_RELATION, EVENT_TIME, MAX_TIME,
+from streamsql.planner.physical import (BATCH_RELATION, EVENT_TIME, MAX_TIME, PRESENT,
                                        AggregateOperatorSpec)
 from streamsql.state.store import QueryConnection
 
 WINDOW = "$ws"
 STREAM_TIME = "$st"
+SEQ = "$seq"  # over a table: 0 retracts the old row, 1 adds the new one
+SIGN = "$sign"
+SILENT = "$silent"  # a retraction followed by an addition to the same group: no output
 SHOWN = "$shown"  # the group's row is in the result table (it passed HAVING)
 _STORED_SHOWN, _WAS_SHOWN = "$stored_shown", "$was_shown"
 _PARTIAL_TIME = "$pts"
@@ -52,7 +55,7 @@ class AggregateOperator:
         pre = self.connection.run(spec.pre_sql, **{BATCH_RELATION: empty_batch})
         # The state's column types are those of the running aggregates (over no rows here).
         fields = ", ".join(
-            f"{template.format(*[f'({_q(a)})' for a in agg.args])} OVER () AS "
+            f"{template.format(*[f'({_q(a)})' for a in agg.args], sign='1')} OVER () AS "
             f"{_q(self._field(i, j))}"
             for i, agg in enumerate(spec.aggregates)
             for j, template in enumerate(agg.accumulate))
@@ -62,6 +65,14 @@ class AggregateOperator:
             f"{_q(WINDOW)}, {fields}, max({_q(EVENT_TIME)}) OVER () AS {_q(MAX_TIME)}, "
             f"CAST(NULL AS BOOLEAN) AS {_q(SHOWN)} FROM pre LIMIT 0", pre=pre)
         self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.meta} (stream_time BIGINT)")
+        self.source = _q(spec.state + "_source")
+        self.order = [ROW_INDEX]
+        if spec.source_keys:
+            # Over a table: the source's current rows, to retract a row's old contribution.
+            columns = ", ".join(_q(c) for c in self._source_columns())
+            self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.source} AS SELECT {columns} "
+                                "FROM pre LIMIT 0", pre=pre)
+            self.order = [ROW_INDEX, SEQ]
         found = self.connection.run(f"SELECT max(stream_time) AS t FROM {self.meta}")
         self.stream_time = found.column("t")[0].as_py()
         if self.stream_time is None:
@@ -71,8 +82,14 @@ class AggregateOperator:
     def _field(i: int, j: int) -> str:
         return f"$f{i}_{j}"
 
+    def _source_columns(self) -> list[str]:
+        return [*self.spec.source_keys, *self.spec.groups,
+                *(a for agg in self.spec.aggregates for a in agg.args)]
+
     def process(self, batch: pa.Table) -> pa.Table:
         """One row per (input row, window) with every aggregate's value, in input order."""
+        if self.spec.source_keys:
+            return self._process_changelog(batch)
         spec = self.spec
         not_null = " AND ".join(f"{_q(g)} IS NOT NULL" for g in spec.groups)
         pre = self.connection.run(
@@ -87,6 +104,52 @@ class AggregateOperator:
         if spec.having_sql is not None:
             aggregated = self._apply_having(aggregated)
         self._store(aggregated)
+        if not spec.every_update and aggregated.num_rows:
+            aggregated = self._latest_per_group(aggregated)
+        return aggregated
+
+    def _process_changelog(self, batch: pa.Table) -> pa.Table:
+        """Over a table: each update retracts the row's old values from its old group, then
+        adds the new values to its new group (one output when both are the same group)."""
+        spec = self.spec
+        pre = self.connection.run(spec.pre_sql, **{BATCH_RELATION: batch})
+        keys = [_q(k) for k in spec.source_keys]
+        carried = [*spec.groups, *(a for agg in spec.aggregates for a in agg.args)]
+        by_key = f"PARTITION BY {', '.join(keys)} ORDER BY {_q(ROW_INDEX)}"
+        lags = ", ".join(f"lag({_q(c)}) OVER k AS {_q('$prev' + c)}" for c in carried)
+        olds = ", ".join(f"CASE WHEN {_q('$rn')} = 1 THEN s.{_q(c)} ELSE c.{_q('$prev' + c)} "
+                         f"END AS {_q('$old' + c)}" for c in carried)
+        match = " AND ".join(f"s.{k} IS NOT DISTINCT FROM c.{k}" for k in keys)
+        groups_known = " AND ".join(f"{_q(g)} IS NOT NULL" for g in spec.groups)
+        old_known = " AND ".join(f"{_q('$old' + g)} IS NOT NULL" for g in spec.groups)
+        same_group = " AND ".join(f"{_q(g)} IS NOT DISTINCT FROM {_q('$old' + g)}"
+                                  for g in spec.groups)
+        retract = ", ".join(f"{_q('$old' + c)} AS {_q(c)}" for c in carried)
+        add = ", ".join(_q(c) for c in carried)
+        events = self.connection.run(
+            f"WITH c AS (SELECT *, row_number() OVER k AS {_q('$rn')}, lag({_q(PRESENT)}) OVER k "
+            f"AS {_q('$prev_present')}, {lags} FROM pre WINDOW k AS ({by_key})), "
+            f"o AS (SELECT c.*, CASE WHEN {_q('$rn')} = 1 THEN s.{keys[0]} IS NOT NULL ELSE "
+            f"coalesce({_q('$prev_present')}, false) END AS {_q('$had')}, {olds} FROM c "
+            f"LEFT JOIN {self.source} s ON {match}) "
+            f"SELECT {_q(ROW_INDEX)}, 0 AS {_q(SEQ)}, -1 AS {_q(SIGN)}, {_q(EVENT_TIME)}, "
+            f"{retract}, ({_q(PRESENT)} AND {same_group}) AS {_q(SILENT)}, "
+            f"CAST(0 AS BIGINT) AS {_q(WINDOW)} FROM o WHERE {_q('$had')} AND {old_known} "
+            f"UNION ALL SELECT {_q(ROW_INDEX)}, 1, 1, {_q(EVENT_TIME)}, {add}, false, 0 FROM o "
+            f"WHERE {_q(PRESENT)} AND {groups_known} ORDER BY {_q(ROW_INDEX)}, {_q(SEQ)}",
+            pre=pre)
+        aggregated = self.connection.run(self._aggregate_sql(), expanded=events)
+        if spec.having_sql is not None:
+            aggregated = self._apply_having(aggregated)
+        self._store(aggregated)
+        latest = ", ".join(_q(c) for c in self._source_columns())
+        self.connection.run(f"DELETE FROM {self.source} s WHERE EXISTS (SELECT 1 FROM pre c "
+                            f"WHERE {match})", pre=pre)
+        self.connection.run(
+            f"INSERT INTO {self.source} SELECT {latest} FROM pre WHERE {_q(PRESENT)} QUALIFY "
+            f"row_number() OVER (PARTITION BY {', '.join(keys)} ORDER BY {_q(ROW_INDEX)} DESC) "
+            f"= 1 AND {_q(PRESENT)}", pre=pre)
+        aggregated = aggregated.filter(pc.invert(aggregated.column(SILENT)))
         if not spec.every_update and aggregated.num_rows:
             aggregated = self._latest_per_group(aggregated)
         return aggregated
@@ -135,7 +198,7 @@ class AggregateOperator:
                       for j, name in enumerate(agg.fields)}
             for j, (name, template) in enumerate(zip(agg.fields, agg.accumulate)):
                 field, partial = _q(self._field(i, j)), _q(f"$p{i}_{j}")
-                running.append(f"{template.format(*args)} OVER w AS {partial}")
+                running.append(f"{template.format(*args, sign=_q(SIGN))} OVER w AS {partial}")
                 merged.append(f"{agg.merge[j].format(old=f's.{field}', new=f'r.{partial}', **stored)}"
                               f" AS {field}")
                 by_name[name] = field
@@ -146,13 +209,16 @@ class AggregateOperator:
         return (
             f"WITH r AS (SELECT *, {', '.join(running)}, max({_q(EVENT_TIME)}) OVER w AS "
             f"{_q(_PARTIAL_TIME)} FROM expanded WINDOW w AS (PARTITION BY {partition} ORDER BY "
-            f"{_q(ROW_INDEX)} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)), "
+            f"{self._order()} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)), "
             f"m AS (SELECT r.*, {', '.join(merged)}, greatest(s.{_q(MAX_TIME)}, "
             f"r.{_q(_PARTIAL_TIME)}) AS {_q(MAX_TIME)}, s.{_q(SHOWN)} AS {_q(_STORED_SHOWN)} "
             f"FROM r LEFT JOIN {self.state} s ON {join}) "
             f"SELECT *, {', '.join(finals)}, {_q(WINDOW)} AS {_q(WINDOWSTART)}, "
             f"{_q(WINDOW)} + {size} AS {_q(WINDOWEND)} FROM m "
-            f"ORDER BY {_q(ROW_INDEX)}, {_q(WINDOW)}")
+            f"ORDER BY {self._order()}, {_q(WINDOW)}")
+
+    def _order(self, descending: bool = False) -> str:
+        return ", ".join(_q(c) + (" DESC" if descending else "") for c in self.order)
 
     def _apply_having(self, aggregated: pa.Table) -> pa.Table:
         """Keep the rows that change the result table: a group that passes HAVING is
@@ -161,9 +227,9 @@ class AggregateOperator:
         keys = ", ".join(_q(k) for k in [*self.spec.groups, WINDOW])
         return self.connection.run(
             f"SELECT * FROM (SELECT *, coalesce(lag({_q(SHOWN)}) OVER (PARTITION BY {keys} "
-            f"ORDER BY {_q(ROW_INDEX)}), {_q(_STORED_SHOWN)}, false) AS {_q(_WAS_SHOWN)} FROM "
+            f"ORDER BY {self._order()}), {_q(_STORED_SHOWN)}, false) AS {_q(_WAS_SHOWN)} FROM "
             f"(SELECT *, coalesce({self.spec.having_sql}, false) AS {_q(SHOWN)} FROM aggregated)) "
-            f"WHERE {_q(SHOWN)} OR {_q(_WAS_SHOWN)} ORDER BY {_q(ROW_INDEX)}, {_q(WINDOW)}",
+            f"WHERE {_q(SHOWN)} OR {_q(_WAS_SHOWN)} ORDER BY {self._order()}, {_q(WINDOW)}",
             aggregated=aggregated)
 
     def _store(self, aggregated: pa.Table) -> None:
@@ -180,7 +246,7 @@ class AggregateOperator:
                                 f"aggregated a WHERE {match})", aggregated=aggregated)
             self.connection.run(
                 f"INSERT INTO {self.state} SELECT {columns} FROM aggregated QUALIFY "
-                f"row_number() OVER (PARTITION BY {partition} ORDER BY {_q(ROW_INDEX)} DESC) = 1",
+                f"row_number() OVER (PARTITION BY {partition} ORDER BY {self._order(True)}) = 1",
                 aggregated=aggregated)
         self.connection.run(f"DELETE FROM {self.meta}")
         self.connection.run(f"INSERT INTO {self.meta} VALUES ({self.stream_time})")
@@ -194,7 +260,7 @@ class AggregateOperator:
         keys = ", ".join(_q(k) for k in [*self.spec.groups, WINDOW])
         return self.connection.run(
             f"SELECT * FROM aggregated QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY "
-            f"{_q(ROW_INDEX)} DESC) = 1 ORDER BY {_q(ROW_INDEX)}, {_q(WINDOW)}",
+            f"{self._order(True)}) = 1 ORDER BY {self._order()}, {_q(WINDOW)}",
             aggregated=aggregated)
 
     def state_rows(self) -> int:
@@ -202,5 +268,5 @@ class AggregateOperator:
         return result.column("n")[0].as_py()
 
     def drop_state(self) -> None:
-        self.connection.run(f"DROP TABLE IF EXISTS {self.state}")
-        self.connection.run(f"DROP TABLE IF EXISTS {self.meta}")
+        for table in (self.state, self.meta, self.source):
+            self.connection.run(f"DROP TABLE IF EXISTS {table}")

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from streamsql.analyzer.analyzer import JOIN_ROWTIME, ROW_INDEX
+from streamsql.analyzer.analyzer import JOIN_ROWTIME, ROW_INDEX, TOMBSTONE
 from streamsql.planner.physical import BATCH_RELATION, JoinOperatorSpec
 from streamsql.state.store import QueryConnection
 
-TOMBSTONE = "$tombstone"
 _KEY, _SEQ = "$key", "$seq"
 
 
@@ -64,7 +63,7 @@ class JoinOperator:
                f"ORDER BY b.{_q(ROW_INDEX)}, o.{_q(_SEQ)}")
         return self.connection.run(sql, **{BATCH_RELATION: batch})
 
-    def store(self, side: int, batch: pa.Table, tombstones: list[bool]) -> None:
+    def store(self, side: int, batch: pa.Table) -> None:
         """Add the batch to its side's state (a table side keeps the latest row per key)."""
         spec = self.spec
         state, key = _q(spec.state[side]), spec.key_sql[side]
@@ -73,12 +72,11 @@ class JoinOperator:
         if batch.num_rows == 0:
             return
         if spec.stream_table and side == 1:
-            batch = batch.append_column(TOMBSTONE, pa.array(tombstones, pa.bool_()))
             self.connection.run(
                 f"DELETE FROM {state} WHERE {_q(_KEY)} IN (SELECT ({key}) FROM {BATCH_RELATION})",
                 **{BATCH_RELATION: batch})
             self.connection.run(
-                f"INSERT INTO {state} SELECT * EXCLUDE ({_q(ROW_INDEX)}, {_q(TOMBSTONE)}, rn, k), "
+                f"INSERT INTO {state} SELECT * EXCLUDE ({_q(ROW_INDEX)}, rn, k), "
                 f"k, {_q(ROW_INDEX)} + {base} FROM (SELECT *, ({key}) AS k, row_number() OVER "
                 f"(PARTITION BY ({key}) ORDER BY {_q(ROW_INDEX)} DESC) AS rn FROM "
                 f"{BATCH_RELATION}) WHERE rn = 1 AND NOT {_q(TOMBSTONE)}",

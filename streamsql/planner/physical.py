@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamsql import ast
-from streamsql.analyzer.analyzer import JOIN_ROWTIME, ROW_INDEX, JoinAnalysis
+from streamsql.analyzer.analyzer import JOIN_ROWTIME, ROW_INDEX, TOMBSTONE, JoinAnalysis
 from streamsql.catalog import types as T
 from streamsql.catalog.catalog import TABLE, DataSource
 from streamsql.catalog.schema import ROWTIME, Column
@@ -22,6 +22,7 @@ from streamsql.planner.logical import (Aggregate, Filter, Join, Project, Reparti
 BATCH_RELATION = "batch"
 AGGREGATED_RELATION = "aggregated"
 EVENT_TIME = "$ts"  # a record's time inside an aggregation
+PRESENT = "$present"  # over a table: the row exists (not deleted, passes WHERE)
 MAX_TIME = "$maxts"  # the latest record time of a group (window) so far: its output time
 OUTPUT_WINDOWSTART, OUTPUT_WINDOWEND = "$windowstart", "$windowend"
 JOINED_RELATION = "joined"
@@ -88,6 +89,8 @@ class AggregateOperatorSpec:
     state: str  # state table name
     every_update: bool  # cache off: one output per input record; on: latest per key
     having_sql: str | None = None  # over the aggregated row: does the group pass HAVING?
+    # Over a table: the source's key columns ($k<i>); each update retracts the old row.
+    source_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,13 +172,30 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
     pre = [(ref(ROW_INDEX), ROW_INDEX), (ref(ROWTIME), EVENT_TIME)]
     pre += [(g, group_name(i)) for i, g in enumerate(analysis.group_by)]
     specs = []
+    over_table = analysis.source.kind == TABLE
     for i, call in enumerate(analysis.aggregates):
         names = tuple(f"$x{i}_{j}" for j in range(len(call.args)))
         pre += list(zip(call.args, names))
         acc = call.accumulator
-        specs.append(AggregateSpec(acc.fields, acc.accumulate, acc.merge, acc.final,
-                                   duckdb_type(acc.type).sql("duckdb"), names))
-    pre_sql = select_sql(pre, BATCH_RELATION, analysis.where)
+        specs.append(AggregateSpec(acc.fields, acc.undo if over_table else acc.accumulate,
+                                   acc.merge, acc.final, duckdb_type(acc.type).sql("duckdb"),
+                                   names))
+    where = analysis.where
+    source_keys: tuple[str, ...] = ()
+    if over_table:
+        # A table row that is deleted, or fails WHERE, is absent: it only retracts.
+        keys = analysis.source.schema.key
+        source_keys = tuple(f"$k{i}" for i in range(len(keys)))
+        pre += [(compile_expr(ast.ColumnRef(c.name), analysis.scope, registry), name)
+                for c, name in zip(keys, source_keys)]
+        present = ast.UnaryOp("NOT", ast.ColumnRef(TOMBSTONE))
+        if analysis.select.where is not None:
+            present = ast.BinaryOp("AND", present, analysis.select.where)
+        scope = Scope(list(analysis.scope.columns) + [ScopeColumn(TOMBSTONE, T.BOOLEAN,
+                                                                  TOMBSTONE)])
+        pre.append((compile_expr(present, scope, registry), PRESENT))
+        where = None
+    pre_sql = select_sql(pre, BATCH_RELATION, where)
 
     post = [(o.expr, o.column.name) for o in project.key + project.value]
     post += [(ref(ROW_INDEX), ROW_INDEX), (ref(MAX_TIME), OUTPUT_ROWTIME)]
@@ -187,13 +207,14 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
     spec = AggregateOperatorSpec(pre_sql, tuple(group_name(i) for i in
                                                 range(len(analysis.group_by))),
                                  tuple(specs), analysis.window, f"agg_{name}", every_update,
-                                 to_sql(analysis.having.sql) if analysis.having else None)
+                                 to_sql(analysis.having.sql) if analysis.having else None,
+                                 source_keys)
     return PhysicalPlan(source=source.source,
                         project=ProjectOperatorSpec(select_sql(post, AGGREGATED_RELATION),
                                                     AGGREGATED_RELATION),
                         key=tuple(o.column for o in project.key),
                         value=tuple(o.column for o in project.value),
-                        repartitioned=False, filtered=True, changelog=False,
+                        repartitioned=False, filtered=not over_table, changelog=False,
                         sink=logical.target, limit=logical.limit, logical=logical,
                         sides=(SideSpec(source.source, "", source.alias),), aggregate=spec)
 

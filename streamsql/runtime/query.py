@@ -80,8 +80,7 @@ class Query:
         rows = batch.table
         if self.join is not None:
             probed = self.join.probe(side, rows)
-            tombstones = [records[i].value is None for i in rows.column(ROW_INDEX).to_pylist()]
-            self.join.store(side, rows, tombstones)
+            self.join.store(side, rows)
             rows = probed
             if self.plan.join.stream_table and side == 1:
                 rows = rows.slice(0, 0)  # a table update changes state; it emits nothing
@@ -128,7 +127,8 @@ class PersistentQuery(Query):
         self.group = group
         self.auto_offset_reset = auto_offset_reset
         self.encoder = ResultEncoder(plan.sink, sink_partitions,
-                                     repartitioned=plan.repartitioned)
+                                     repartitioned=plan.repartitioned,
+                                     aggregated=plan.aggregate is not None)
         self._task: asyncio.Task | None = None
         self._stopping = False
         # per source (topic, partition): log end offset - committed offset

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streamsql.analyzer.analyzer import ROW_INDEX
+from streamsql.analyzer.analyzer import ROW_INDEX, TOMBSTONE
 from streamsql.catalog import types as T
 from streamsql.catalog.catalog import TABLE, DataSource
 from streamsql.catalog.schema import (KEY, ROWOFFSET, ROWPARTITION, ROWTIME, VALUE,
@@ -97,6 +97,8 @@ class RecordDecoder:
         if self.prefix:
             columns = {f"{self.prefix}{name}": array for name, array in columns.items()}
         columns[ROW_INDEX] = pa.array(range(n), pa.int64())
+        if self.source.kind == TABLE:
+            columns[TOMBSTONE] = pa.array([r.value is None for r in records], pa.bool_())
         table = pa.table(columns)
 
         errors = [ProcessingError(reason, topic, records[i].partition, records[i].offset)
@@ -126,9 +128,11 @@ class RecordDecoder:
 class ResultEncoder:
     """Query results -> records for the sink topic (key, value, timestamp, headers, partition)."""
 
-    def __init__(self, sink: DataSource, partitions: int, *, repartitioned: bool = False):
+    def __init__(self, sink: DataSource, partitions: int, *, repartitioned: bool = False,
+                 aggregated: bool = False):
         self.sink = sink
         self.repartitioned = repartitioned
+        self.aggregated = aggregated  # outputs are group results, not transformed records
         self.partitions = partitions
         self.key_serde = make_serde(sink.key_format, sink.schema.key, is_key=True,
                                     window=sink.window)
@@ -169,9 +173,10 @@ class ResultEncoder:
                     f"Invalid timestamp {timestamp} for the sink record", batch.topic,
                     source.partition, source.offset, kind="TIMESTAMP_ERROR"))
                 continue
-            if source.value is None and self.repartitioned:
+            deleted = source.value is None and not self.aggregated
+            if deleted and self.repartitioned:
                 key = None  # ksqlDB does not evaluate PARTITION BY for a record without a value
-            if source.value is None or not passed:
+            if deleted or not passed:
                 # A record without a value stays one (a table's delete); a table row that
                 # no longer passes WHERE is deleted from the result table.
                 value = None
