@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 from streamsql import ast
 from streamsql.catalog.catalog import STREAM, TABLE
 from streamsql.errors import StatementError
-from streamsql.functions.aggregates import AGGREGATES, aggregate
 
 if TYPE_CHECKING:
     from streamsql.engine import Engine, Result
@@ -52,7 +51,7 @@ async def show(engine: "Engine", stmt: ast.Show, sql: str) -> "Result":
                        "kafka_topics")
     if what == "FUNCTIONS":
         rows = [[f.name, "SCALAR", f.category] for f in engine.registry.functions()]
-        rows += [[name, "AGGREGATE", "AGGREGATE"] for name in sorted(AGGREGATES)]
+        rows += [[name, "AGGREGATE", "AGGREGATE"] for name in sorted(engine.registry.aggregates)]
         rows.sort(key=lambda row: row[0])
         return _result(sql, ["Function Name", "Type", "Category"], rows, "function_names")
     if what == "PROPERTIES":
@@ -105,7 +104,7 @@ async def describe(engine: "Engine", stmt: ast.Describe, sql: str) -> "Result":
 
 
 def describe_function(engine: "Engine", stmt: ast.DescribeFunction, sql: str) -> "Result":
-    function = aggregate(stmt.name)
+    function = engine.registry.aggregate(stmt.name)
     if function is not None:
         rows = [["Name", function.name], ["Type", "AGGREGATE"],
                 ["Description", function.description]]

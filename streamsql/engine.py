@@ -313,7 +313,7 @@ class Engine:
 
     def _analyze(self, select: ast.Select, *, persistent: bool,
                  sink_name: str | None = None) -> QueryAnalysis | AggregateAnalysis:
-        if is_aggregation(select):
+        if is_aggregation(select, self.registry):
             return analyze_aggregation(select, self.catalog, self.registry, sink_name=sink_name,
                                        settings=self.config.as_dict())
         return analyze_query(select, self.catalog, self.registry, persistent=persistent,
@@ -343,7 +343,7 @@ class Engine:
         if target.kind == TABLE:
             raise StatementError("INSERT INTO can only be used to insert into a stream. "
                                  f"{target.name} is a table.", stmt.span)
-        if is_aggregation(stmt.query):
+        if is_aggregation(stmt.query, self.registry):
             raise StatementError("INSERT INTO can only be used to insert into a stream. "
                                  "The query produces a table.", stmt.span)
         if target.is_source:

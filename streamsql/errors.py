@@ -4,7 +4,7 @@ Imports nothing from the project. Every user-facing error carries a Diagnostic.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

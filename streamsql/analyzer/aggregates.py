@@ -16,7 +16,7 @@ from streamsql.catalog.catalog import STREAM, Catalog
 from streamsql.catalog.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
 from streamsql.errors import NotSupportedError, StatementError
 from streamsql.expr.compile import Scope, ScopeColumn, Typed
-from streamsql.functions.aggregates import NOT_LITERAL, Accumulator, AggregateFunction, Arg, aggregate
+from streamsql.functions.aggregates import NOT_LITERAL, Accumulator, AggregateFunction, Arg
 from streamsql.functions.registry import FunctionRegistry
 
 DEFAULT_GRACE_MS = 24 * 3_600_000  # ksqlDB's grace period when a window names none
@@ -131,7 +131,7 @@ class _Rewriter:
             if self._same(expr, group):
                 return ast.ColumnRef(group_name(i), span=expr.span)
         if isinstance(expr, ast.FunctionCall):
-            if aggregate(expr.name) is not None:
+            if self.registry.aggregate(expr.name) is not None:
                 return ast.ColumnRef(aggregate_name(self._call(expr)), span=expr.span)
             self.registry.lookup(expr.name, expr.span)  # an unknown function is named first
         if isinstance(expr, ast.ColumnRef):
@@ -162,11 +162,11 @@ class _Rewriter:
         for i, seen in enumerate(self.call_nodes):
             if seen == node:
                 return i
-        function = aggregate(node.name)
+        function = self.registry.aggregate(node.name)
         args = tuple(_compile(arg, self.scope, self.registry, "SELECT") for arg in node.args)
         for arg in node.args:
             for nested in _function_calls(arg):
-                if aggregate(nested.name) is not None:
+                if self.registry.aggregate(nested.name) is not None:
                     raise StatementError(f"Aggregate functions can not be nested: {node.name}"
                                          f"({nested.name}(...))", node.span)
         described = [Arg(typed.type, _literal(arg)) for typed, arg in zip(args, node.args)]
@@ -195,11 +195,11 @@ def _function_calls(expr: ast.Node):
                 yield from _function_calls(child)
 
 
-def is_aggregation(select: ast.Select) -> bool:
+def is_aggregation(select: ast.Select, registry: FunctionRegistry) -> bool:
     if select.group_by or select.window is not None or select.having is not None:
         return True
     return any(isinstance(item, ast.SingleColumn) and any(
-        aggregate(call.name) is not None for call in _function_calls(item.expr))
+        registry.aggregate(call.name) is not None for call in _function_calls(item.expr))
         for item in select.items)
 
 
@@ -231,8 +231,9 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
         where = _compile(select.where, scope, registry, "WHERE")
     group_exprs = list(select.group_by)
     for expr in group_exprs:
-        if any(aggregate(c.name) is not None for c in _function_calls(expr)):
-            name = next(c.name for c in _function_calls(expr) if aggregate(c.name) is not None)
+        calls = [c.name for c in _function_calls(expr) if registry.aggregate(c.name) is not None]
+        if calls:
+            name = calls[0]
             raise StatementError(f"GROUP BY does not support aggregate functions: {name} is an "
                                  "aggregate function.", expr.span)
     group_by = tuple(_compile(e, scope, registry, "GROUP BY") for e in group_exprs)

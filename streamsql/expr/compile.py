@@ -429,6 +429,11 @@ class _Compiler:
         return Typed(fn("STRUCT_PACK", *sql_fields), SqlType.struct(fields))
 
     def _IntervalUnit(self, node: ast.IntervalUnit, scope: Scope) -> Typed:
+        # The parser reads a bare SECOND(S), DAY(S)... argument as a time unit; where the
+        # function does not take one, it is a column of that name.
+        for name in (node.unit, node.unit.rstrip("S")):
+            if scope.find(name, None):
+                return self.compile(ast.ColumnRef(name, span=node.span), scope)
         raise StatementError(f"Time unit {node.unit} is only allowed as a function argument",
                              node.span)
 

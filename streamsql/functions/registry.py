@@ -11,10 +11,15 @@ from typing import Callable, Iterator, NoReturn, Sequence
 
 from sqlglot import exp
 
+from typing import TYPE_CHECKING
+
 from streamsql.catalog.types import SqlType
 from streamsql.errors import Span, StatementError
 from streamsql.functions import casts
 from streamsql.functions.typed import Typed
+
+if TYPE_CHECKING:
+    from streamsql.functions.aggregates import AggregateFunction
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,11 @@ class FunctionRegistry:
     """Every function a statement may call, by upper-case name (aliases included)."""
 
     _functions: dict[str, ScalarFunction] = field(default_factory=dict)
+    aggregates: dict[str, "AggregateFunction"] = field(default_factory=dict)
+
+    def aggregate(self, name: str) -> "AggregateFunction | None":
+        """The aggregate function called `name` (see functions/aggregates.py), or None."""
+        return self.aggregates.get(name.upper())
 
     def register(self, function: ScalarFunction) -> ScalarFunction:
         for name in (function.name, *function.aliases):
@@ -188,11 +198,14 @@ def default_registry(*, test_functions: bool = False) -> FunctionRegistry:
     """The built-in functions; `test_functions` adds the QTT-only helpers (WHENCONDITION...)."""
     # Imported here: each family module registers into the registry it is given.
     from streamsql.functions import (binary, collections, datetime, json, keys, math, nulls,
-                                     strings, testing)
+                                     strings, testing, testing_aggregates)
+    from streamsql.functions.aggregates import AGGREGATES
 
     registry = FunctionRegistry()
     for family in (strings, math, nulls, datetime, collections, json, keys, binary):
         family.register(registry)
+    registry.aggregates.update(AGGREGATES)
     if test_functions:
         testing.register(registry)
+        testing_aggregates.register(registry)
     return registry

@@ -37,6 +37,8 @@ SSL_FILE_OPTIONS = frozenset({"ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_
 # A seek to another offset waits for the fetch in flight (the broker answers requests on
 # a connection in order), so this bounds the latency of a seek, too.
 FETCH_LONG_POLL_MS = 100
+# Pause between attempts while a leader or group coordinator is being (re)elected.
+RETRY_BACKOFF_S = 0.1
 
 _TOPIC_ALREADY_EXISTS = 36
 _UNKNOWN_TOPIC = 3
@@ -44,7 +46,6 @@ _NO_OFFSET = -1
 # Errors after which the cached partition leader / group coordinator is stale: look again.
 _LEADER_MOVED = frozenset({3, 5, 6})  # unknown topic or partition, leader not available, not leader
 _COORDINATOR_MOVED = frozenset({14, 15, 16})  # loading, not available, not coordinator
-_ROUTE_ATTEMPTS = 5
 
 
 class KafkaLog:
@@ -415,8 +416,10 @@ class KafkaLog:
         """
         client = self._started(self._producer).client
         probe_at = self._ends.get(tp, 0)
-        for _ in range(_ROUTE_ATTEMPTS):
+        async for _ in self._retries(f"read the offsets of '{tp.topic}' partition {tp.partition}"):
             node = await self._leader(tp)
+            if node is None:
+                continue
             request = FetchRequest(1, 0, 1, 0, [(tp.topic, [(tp.partition, probe_at, 1)])])
             response = await self._call(f"read the offsets of '{tp.topic}'",
                                         client.send(node, request))
@@ -436,15 +439,14 @@ class KafkaLog:
             else:
                 raise LogError(f"cannot read the offsets of '{tp.topic}' partition "
                                f"{tp.partition}: {for_code(error_code).message}")
-        raise LogError(f"cannot read the offsets of '{tp.topic}' partition {tp.partition}: "
-                       f"no usable answer after {_ROUTE_ATTEMPTS} attempts")
 
     async def _earliest(self, tp: TopicPartition) -> int:
         starts = await self._call(f"read the start offset of '{tp.topic}'",
                                   self._consumer.beginning_offsets([tp]))
         return starts[tp]
 
-    async def _leader(self, tp: TopicPartition) -> int:
+    async def _leader(self, tp: TopicPartition) -> int | None:
+        """The partition leader's node id, or None while the cluster elects one."""
         client = self._producer.client
         if tp.topic not in self._followed_topics:
             self._followed_topics.add(tp.topic)
@@ -452,10 +454,20 @@ class KafkaLog:
         node = client.cluster.leader_for_partition(tp)
         if node is None or node < 0:
             await self._call("read topic metadata", client.force_metadata_update())
-            node = client.cluster.leader_for_partition(tp)
-        if node is None or node < 0:
-            raise LogError(f"topic '{tp.topic}' partition {tp.partition} has no leader")
+            return None
         return node
+
+    async def _retries(self, action: str):
+        """Yield once per attempt, pausing between attempts, until request_timeout_ms has
+        passed; then raise a LogError naming the action."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout_ms / 1000
+        while True:
+            yield
+            if loop.time() >= deadline:
+                raise LogError(f"cannot {action}: no usable answer from Kafka at "
+                               f"{self.bootstrap_servers} within {self.request_timeout_ms} ms")
+            await asyncio.sleep(RETRY_BACKOFF_S)
 
     # -- consumer groups --------------------------------------------------------------------
     # Plain OffsetCommit / OffsetFetch requests to the group's coordinator, as a
@@ -470,7 +482,7 @@ class KafkaLog:
                 if error_code and error_code != _UNKNOWN_TOPIC:
                     raise LogError(f"cannot read group '{group}' offsets: "
                                    f"{for_code(error_code).message}")
-                return None
+                return None if offset == _NO_OFFSET else offset
         return None
 
     async def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
@@ -493,21 +505,27 @@ class KafkaLog:
     async def _group_request(self, group: str, request):
         """Send a request to the group's coordinator, finding it again if it moved."""
         client = self._started(self._producer).client
-        response = None
-        for _ in range(_ROUTE_ATTEMPTS):
+        async for _ in self._retries(f"reach the coordinator of group '{group}'"):
             node = self._coordinators.get(group)
-            if node is None:
-                node = self._coordinators[group] = await self._call(
-                    f"find the coordinator of group '{group}'", client.coordinator_lookup(0, group))
-            response = await self._call(f"reach the coordinator of group '{group}'", client.send(
-                node, request, group=ConnectionGroup.COORDINATION))
-            codes = {getattr(response, "error_code", 0)} | {
-                p[-1] for _, parts in response.topics for p in parts}
-            if not codes & _COORDINATOR_MOVED:
-                return response
-            self._coordinators.pop(group, None)
-            await asyncio.sleep(0.1)
-        return response
+            try:
+                if node is None:
+                    node = self._coordinators[group] = await client.coordinator_lookup(0, group)
+                response = await client.send(node, request, group=ConnectionGroup.COORDINATION)
+            except KafkaError as error:
+                # e.g. COORDINATOR_NOT_AVAILABLE while a new cluster creates its offsets topic
+                if not error.retriable:
+                    raise LogError(f"cannot use group '{group}' on Kafka at "
+                                   f"{self.bootstrap_servers}: {error}") from error
+                self._coordinators.pop(group, None)
+                continue
+            group_error = getattr(response, "error_code", 0)  # OffsetFetch v2+ only
+            if group_error in _COORDINATOR_MOVED or any(
+                    p[-1] in _COORDINATOR_MOVED for _, parts in response.topics for p in parts):
+                self._coordinators.pop(group, None)
+                continue
+            if group_error:
+                raise LogError(f"cannot use group '{group}': {for_code(group_error).message}")
+            return response
 
     # -- helpers ----------------------------------------------------------------------------
 

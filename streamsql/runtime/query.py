@@ -15,7 +15,6 @@ import pyarrow as pa
 from streamsql.catalog.schema import Column
 from streamsql.errors import ProcessingError as QueryFailure
 from streamsql.log.backend import LogBackend, Record
-from streamsql.analyzer.analyzer import ROW_INDEX
 from streamsql.catalog.catalog import STREAM
 from streamsql.operators.aggregate import AggregateOperator
 from streamsql.operators.join import JoinOperator
