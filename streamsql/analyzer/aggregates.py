@@ -50,6 +50,7 @@ class AggregateAnalysis:
     group_by: tuple[Typed, ...]
     aggregates: tuple[AggregateCall, ...]
     window: WindowSpec | None
+    emit_final: bool  # one result per window, when it closes
     key: tuple[OutputColumn, ...]  # over the aggregation scope ($g, $a, window bounds)
     value: tuple[OutputColumn, ...]
     having: Typed | None
@@ -89,8 +90,10 @@ def aggregate_name(i: int) -> str:
     return f"$a{i}"
 
 
-def _window_spec(window: ast.WindowExpr) -> WindowSpec:
-    grace = window.grace.millis if window.grace is not None else DEFAULT_GRACE_MS
+def _window_spec(window: ast.WindowExpr, emit_final: bool) -> WindowSpec:
+    # EMIT FINAL without a grace period emits as soon as the window ends (ksqlDB's behaviour).
+    default_grace = 0 if emit_final else DEFAULT_GRACE_MS
+    grace = window.grace.millis if window.grace is not None else default_grace
     if isinstance(window, ast.TumblingWindow):
         kind, size, advance = "TUMBLING", window.size.millis, window.size.millis
     elif isinstance(window, ast.HoppingWindow):
@@ -221,7 +224,11 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
     if side.source.window is not None:
         raise NotSupportedError("aggregations over windowed sources are not supported yet",
                                 select.span)
-    window = _window_spec(select.window) if select.window is not None else None
+    window = _window_spec(select.window, select.emit == "FINAL") \
+        if select.window is not None else None
+    if select.emit == "FINAL" and window is None:
+        raise StatementError("EMIT FINAL is only supported for windowed aggregations.",
+                             select.span)
     if window is not None and window.kind == "SESSION":
         raise NotSupportedError("SESSION windows are not supported yet", select.window.span)
     scope = Scope(side_scope_columns(side))
@@ -319,7 +326,8 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
                                  f"({having.type.sql() if having.type else 'null'}) instead.",
                                  select.having.span)
     return AggregateAnalysis(side, scope, where, group_by, tuple(rewriter.calls), window,
-                             tuple(key), tuple(value), having, select.limit, select)
+                             select.emit == "FINAL", tuple(key), tuple(value), having,
+                             select.limit, select)
 
 
 def _group_index(rewritten: ast.Expr) -> int | None:

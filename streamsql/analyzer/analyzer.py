@@ -115,7 +115,8 @@ def _unsupported(select: ast.Select) -> None:
     if select.having is not None:
         raise NotSupportedError("HAVING is not supported yet", select.having.span)
     if select.emit == "FINAL":
-        raise NotSupportedError("EMIT FINAL is not supported yet", select.span)
+        raise StatementError("EMIT FINAL is only supported for windowed aggregations.",
+                             select.span)
 
 
 def _compile(expr: ast.Expr, scope: Scope, registry: FunctionRegistry, clause: str) -> Typed:

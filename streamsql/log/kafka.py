@@ -13,7 +13,7 @@ from typing import Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.client import ConnectionGroup
+from aiokafka.client import ConnectionGroup, CoordinationType
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError, for_code
 from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.commit import OffsetCommitRequest, OffsetFetchRequest
@@ -509,7 +509,8 @@ class KafkaLog:
             node = self._coordinators.get(group)
             try:
                 if node is None:
-                    node = self._coordinators[group] = await client.coordinator_lookup(0, group)
+                    node = self._coordinators[group] = await client.coordinator_lookup(
+                        CoordinationType.GROUP, group)
                 response = await client.send(node, request, group=ConnectionGroup.COORDINATION)
             except KafkaError as error:
                 # e.g. COORDINATOR_NOT_AVAILABLE while a new cluster creates its offsets topic

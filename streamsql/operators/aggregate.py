@@ -28,9 +28,21 @@ STREAM_TIME = "$st"
 SEQ = "$seq"  # over a table: 0 retracts the old row, 1 adds the new one
 SIGN = "$sign"
 SILENT = "$silent"  # a retraction followed by an addition to the same group: no output
+SENT = "$sent"  # EMIT FINAL: the window's final result was emitted
 SHOWN = "$shown"  # the group's row is in the result table (it passed HAVING)
 _STORED_SHOWN, _WAS_SHOWN = "$stored_shown", "$was_shown"
 _PARTIAL_TIME = "$pts"
+
+
+def _advances(stream_times: pa.ChunkedArray, previous: int) -> list[int]:
+    """The stream times at which the running stream time moved forward, in order."""
+    times = stream_times.combine_chunks() if isinstance(stream_times, pa.ChunkedArray) \
+        else stream_times
+    if len(times) == 0:
+        return []
+    times = times.cast(pa.int64())
+    before = pa.concat_arrays([pa.array([previous], pa.int64()), times.slice(0, len(times) - 1)])
+    return times.filter(pc.greater(times, before)).to_pylist()
 
 
 def _q(name: str) -> str:
@@ -63,7 +75,8 @@ class AggregateOperator:
         self.connection.run(
             f"CREATE TABLE IF NOT EXISTS {self.state} AS SELECT {groups}, CAST(0 AS BIGINT) AS "
             f"{_q(WINDOW)}, {fields}, max({_q(EVENT_TIME)}) OVER () AS {_q(MAX_TIME)}, "
-            f"CAST(NULL AS BOOLEAN) AS {_q(SHOWN)} FROM pre LIMIT 0", pre=pre)
+            f"CAST(NULL AS BOOLEAN) AS {_q(SHOWN)}, false AS {_q(SENT)} FROM pre LIMIT 0",
+            pre=pre)
         self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.meta} (stream_time BIGINT)")
         self.source = _q(spec.state + "_source")
         self.order = [ROW_INDEX]
@@ -98,15 +111,56 @@ class AggregateOperator:
             f"({spec.pre_sql}) WHERE {not_null}", **{BATCH_RELATION: batch})
         expanded = self.connection.run(self._windows_sql(), pre=pre)
         expanded = self._drop_late(expanded)
+        advances = _advances(pre.column(STREAM_TIME), self.stream_time)
         if pre.num_rows:
             self.stream_time = max(self.stream_time, pre.column(STREAM_TIME)[-1].as_py())
         aggregated = self.connection.run(self._aggregate_sql(), expanded=expanded)
+        if spec.emit_final:
+            self._store(aggregated)
+            return self._closed_windows(batch, advances)
         if spec.having_sql is not None:
             aggregated = self._apply_having(aggregated)
         self._store(aggregated)
         if not spec.every_update and aggregated.num_rows:
             aggregated = self._latest_per_group(aggregated)
         return aggregated
+
+    def _closed_windows(self, batch: pa.Table, advances: list[int]) -> pa.Table:
+        """EMIT FINAL: each time stream time advances, the windows that close at exactly
+        that time (start = stream time - grace - size) emit their final result, once.
+
+        This is the observable behaviour of ksqlDB's emit-on-window-close, which its tests
+        pin down: a window whose close time is jumped over is not emitted.
+        """
+        spec, window = self.spec, self.spec.window
+        starts = [t - window.grace_ms - window.size_ms for t in advances]
+        if not starts:
+            return self._closed_rows(batch, "false")
+        order = "CASE " + " ".join(f"WHEN {_q(WINDOW)} = {s} THEN {i}"
+                                    for i, s in enumerate(starts)) + " END"
+        due = f"NOT {_q(SENT)} AND {_q(WINDOW)} IN ({', '.join(map(str, starts))})"
+        closed = self._closed_rows(batch, due, order)
+        self.connection.run(f"UPDATE {self.state} SET {_q(SENT)} = true WHERE {due}")
+        return closed
+
+    def _closed_rows(self, batch: pa.Table, due: str, order: str = "1") -> pa.Table:
+        spec, window = self.spec, self.spec.window
+        finals = []
+        for i, agg in enumerate(spec.aggregates):
+            by_name = {name: _q(self._field(i, j)) for j, name in enumerate(agg.fields)}
+            finals.append(f"CAST({agg.final.format(**by_name)} AS {agg.result_type}) AS "
+                          f"{_q(f'$a{i}')}")
+        # Output rows carry the batch's last input row for headers (none for a window).
+        last_row = batch.num_rows - 1 if batch.num_rows else 0
+        closed = self.connection.run(
+            f"SELECT *, {', '.join(finals)}, {_q(WINDOW)} AS {_q(WINDOWSTART)}, {_q(WINDOW)} + "
+            f"{window.size_ms} AS {_q(WINDOWEND)}, CAST({last_row} AS BIGINT) AS "
+            f"{_q(ROW_INDEX)} FROM {self.state} WHERE {due} ORDER BY {order}, {_q(MAX_TIME)}")
+        if spec.having_sql is not None and closed.num_rows:
+            closed = self.connection.run(
+                f"SELECT * FROM aggregated WHERE coalesce({spec.having_sql}, false)",
+                aggregated=closed)
+        return closed
 
     def _process_changelog(self, batch: pa.Table) -> pa.Table:
         """Over a table: each update retracts the row's old values from its old group, then
@@ -241,7 +295,7 @@ class AggregateOperator:
             fields = [self._field(i, j) for i, agg in enumerate(spec.aggregates)
                       for j in range(len(agg.fields))]
             shown = _q(SHOWN) if SHOWN in aggregated.column_names else "NULL"
-            columns = ", ".join(_q(c) for c in [*keys, *fields, MAX_TIME]) + f", {shown}"
+            columns = ", ".join(_q(c) for c in [*keys, *fields, MAX_TIME]) + f", {shown}, false"
             self.connection.run(f"DELETE FROM {self.state} s WHERE EXISTS (SELECT 1 FROM "
                                 f"aggregated a WHERE {match})", aggregated=aggregated)
             self.connection.run(
@@ -253,8 +307,9 @@ class AggregateOperator:
         window = spec.window
         if window is not None:
             # Closed windows are kept for their retention (pull queries read them), then go.
+            unsent_kept = f" AND {_q(SENT)}" if spec.emit_final else ""
             self.connection.run(f"DELETE FROM {self.state} WHERE {_q(WINDOW)} + "
-                                f"{window.retention_ms} <= {self.stream_time}")
+                                f"{window.retention_ms} <= {self.stream_time}{unsent_kept}")
 
     def _latest_per_group(self, aggregated: pa.Table) -> pa.Table:
         keys = ", ".join(_q(k) for k in [*self.spec.groups, WINDOW])

@@ -91,6 +91,7 @@ class AggregateOperatorSpec:
     having_sql: str | None = None  # over the aggregated row: does the group pass HAVING?
     # Over a table: the source's key columns ($k<i>); each update retracts the old row.
     source_keys: tuple[str, ...] = ()
+    emit_final: bool = False  # EMIT FINAL: one row per window once it closes
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
                                                 range(len(analysis.group_by))),
                                  tuple(specs), analysis.window, f"agg_{name}", every_update,
                                  to_sql(analysis.having.sql) if analysis.having else None,
-                                 source_keys)
+                                 source_keys, analysis.emit_final)
     return PhysicalPlan(source=source.source,
                         project=ProjectOperatorSpec(select_sql(post, AGGREGATED_RELATION),
                                                     AGGREGATED_RELATION),

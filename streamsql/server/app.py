@@ -1,0 +1,147 @@
+"""The HTTP server: the ASGI app over one engine, served by hypercorn, with errors as ksqlDB's JSON.
+
+The app is plain ASGI (starlette), so HTTP/2, TLS and authentication are server
+configuration and middleware added here, not changes to the endpoints.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Callable
+
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.config import Config as ServerConfig
+from hypercorn.utils import wrap_app
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from streamsql.engine import Engine
+from streamsql.errors import StreamSQLError
+from streamsql.server import wire
+from streamsql.server.routes import Endpoints
+
+logger = logging.getLogger("streamsql.server")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8088
+
+
+def build_app(engine: Engine) -> tuple[Starlette, Endpoints]:
+    """The ASGI app serving `engine`, and its endpoints (which own the streaming queries)."""
+    endpoints = Endpoints(engine)
+    app = Starlette(routes=endpoints.routes(), exception_handlers={
+        wire.RequestError: _request_error,
+        StreamSQLError: _statement_error,
+        HTTPException: _http_error,
+        Exception: _internal_error,
+    })
+    return app, endpoints
+
+
+async def _request_error(request: Request, err: wire.RequestError) -> Response:
+    return _json(err.status, wire.request_error(err))
+
+
+async def _statement_error(request: Request, err: StreamSQLError) -> Response:
+    # The log records the kind of failure, not the user's statement.
+    logger.info("%s %s failed: %s", request.method, request.url.path, type(err).__name__)
+    status, body = wire.statement_error(err, err.text or "")
+    return _json(status, body)
+
+
+async def _http_error(request: Request, err: HTTPException) -> Response:
+    return _json(err.status_code, wire.generic_error(err.status_code * 100, err.detail))
+
+
+async def _internal_error(request: Request, err: Exception) -> Response:
+    logger.error("%s %s: internal error", request.method, request.url.path, exc_info=err)
+    return _json(500, wire.generic_error(wire.SERVER_ERROR, f"{type(err).__name__}: {err}"))
+
+
+def _json(status: int, document: dict) -> Response:
+    return Response(wire.dumps(document), status_code=status, media_type=wire.JSON)
+
+
+async def serve(engine: Engine, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
+                shutdown: asyncio.Event | None = None,
+                on_ready: Callable[[int], None] | None = None) -> None:
+    """Serve the endpoint for a started engine until `shutdown` is set (default: SIGINT or
+    SIGTERM). `on_ready` gets the bound port (useful with port 0) once it accepts connections.
+    Streaming queries are ended before the server stops."""
+    app, endpoints = build_app(engine)
+    config = ServerConfig()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = logger
+    sockets = config.create_sockets()
+    listening = sockets.insecure_sockets[0]
+    # listen now, so connections made as soon as on_ready fires wait in the backlog
+    listening.listen(config.backlog)
+    bound_port = listening.getsockname()[1]
+    stop = shutdown if shutdown is not None else _signalled()
+
+    async def stopping() -> None:
+        await stop.wait()
+        endpoints.active.close_all()
+
+    if on_ready is not None:
+        on_ready(bound_port)
+    logger.info("serving ksqlDB's REST API on http://%s:%d", host, bound_port)
+    await worker_serve(wrap_app(app, config.wsgi_max_body_size, "asgi"), config,
+                       sockets=sockets, shutdown_trigger=stopping)
+
+
+def _signalled() -> asyncio.Event:
+    event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, event.set)
+    return event
+
+
+async def run_server(data_dir: Path | str | None, host: str = DEFAULT_HOST,
+                     port: int = DEFAULT_PORT, properties: dict[str, str] | None = None) -> int:
+    """`streamsql server`: start an engine on `data_dir`, serve it until SIGINT/SIGTERM."""
+    engine = Engine(data_dir, properties)
+    await engine.start()
+    try:
+        await serve(engine, host, port)
+    finally:
+        await engine.close()
+    return 0
+
+
+class Server:
+    """A running endpoint over a started engine, as an async context manager:
+    `async with Server(engine, port=0) as server: ... server.url ...`."""
+
+    def __init__(self, engine: Engine, host: str = DEFAULT_HOST, port: int = 0):
+        self.engine = engine
+        self.host = host
+        self.port = port
+        self._shutdown = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def __aenter__(self) -> "Server":
+        ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(serve(self.engine, self.host, self.port,
+                                               shutdown=self._shutdown,
+                                               on_ready=ready.set_result))
+        # serve() may fail before it is ready (e.g. the port is taken): surface that error
+        await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            self._task.result()
+        self.port = ready.result()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._shutdown.set()
+        await self._task
