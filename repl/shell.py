@@ -23,8 +23,9 @@ def _complete_statement(text: str) -> bool:
     return not stripped or stripped.endswith(";") or stripped.lower() in ("exit", "quit")
 
 
-async def _shell(data_dir: Path, properties: dict[str, str], variables: dict[str, str]) -> int:
-    engine = Engine(data_dir, properties)
+async def _shell(data_dir: Path, properties: dict[str, str], variables: dict[str, str],
+                 backend=None) -> int:
+    engine = Engine(data_dir, properties, backend=backend)
     engine.variables.update(variables)
     await engine.start()
     history = Path.home() / ".streamsql" / "history"
@@ -80,8 +81,9 @@ async def _run(engine: Engine, text: str) -> None:
             raise
 
 
-def run_shell(data_dir: Path, properties: dict[str, str], variables: dict[str, str]) -> int:
+def run_shell(data_dir: Path, properties: dict[str, str], variables: dict[str, str],
+              backend=None) -> int:
     try:
-        return asyncio.run(_shell(data_dir, properties, variables))
+        return asyncio.run(_shell(data_dir, properties, variables, backend))
     except KeyboardInterrupt:
         return 0

@@ -37,6 +37,10 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
                         "(default: $STREAMSQL_DATA_DIR or ~/.streamsql/data)")
     parser.add_argument("--config", "-p", action="append", metavar="NAME=VALUE",
                         help="engine property, e.g. -p auto.offset.reset=earliest (repeatable)")
+    parser.add_argument("--bootstrap-servers", metavar="HOST:PORT[,HOST:PORT...]",
+                        default=os.environ.get("STREAMSQL_BOOTSTRAP_SERVERS"),
+                        help="use this Kafka cluster as the topic log instead of the embedded one")
+    parser.add_argument("--service-id", help="ksql.service.id (default: default_)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _backend(args):
+    """The Kafka log for --bootstrap-servers; None means the embedded log in --data-dir."""
+    if not getattr(args, "bootstrap_servers", None):
+        return None
+    from streamsql.log import open_backend
+    return open_backend(f"kafka:{args.bootstrap_servers}")
+
+
 def _properties(args) -> dict[str, str]:
     props = {}
     for pair in getattr(args, "config", None) or []:
@@ -71,6 +83,8 @@ def _properties(args) -> dict[str, str]:
             raise SystemExit(f"--config expects NAME=VALUE, got {pair!r}")
         name, value = pair.split("=", 1)
         props[name.strip()] = value.strip()
+    if getattr(args, "service_id", None):
+        props.setdefault("ksql.service.id", args.service_id)
     return props
 
 
@@ -79,9 +93,13 @@ async def _run_script(args, text: str) -> int:
     from repl.render import print_result
     from streamsql.engine import Engine
 
-    engine = Engine(_data_dir(args), _properties(args))
+    engine = Engine(_data_dir(args), _properties(args), backend=_backend(args))
     engine.variables.update(_defines(args.define))
-    await engine.start()
+    try:
+        await engine.start()
+    except StreamSQLError as err:
+        print(err.render(), file=sys.stderr)
+        return 1
     try:
         try:
             results = await engine.execute(text, client_statements=True)
@@ -105,9 +123,13 @@ async def _run_service(args) -> int:
     except OSError as err:
         print(f"cannot read {path}: {err.strerror}", file=sys.stderr)
         return 2
-    engine = Engine(_data_dir(args), _properties(args))
+    engine = Engine(_data_dir(args), _properties(args), backend=_backend(args))
     engine.variables.update(_defines(args.define))
-    await engine.start()
+    try:
+        await engine.start()
+    except StreamSQLError as err:
+        print(err.render(), file=sys.stderr)
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -170,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_run_script(args, text))
     logging.getLogger().setLevel(logging.WARNING)
     from repl.shell import run_shell
-    return run_shell(_data_dir(args), _properties(args), _defines(args.define))
+    return run_shell(_data_dir(args), _properties(args), _defines(args.define),
+                     backend=_backend(args))
 
 
 if __name__ == "__main__":
