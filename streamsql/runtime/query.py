@@ -22,6 +22,7 @@ from streamsql.operators.project import ProjectOperator
 from streamsql.planner.physical import PhysicalPlan
 from streamsql.runtime.processing_log import ProcessingError, ProcessingLog
 from streamsql.runtime.task import DecodedBatch, RecordDecoder, ResultEncoder
+from streamsql.state.checkpoint import Checkpoint
 from streamsql.state.store import StateStore
 
 logger = logging.getLogger("streamsql.query")
@@ -130,6 +131,9 @@ class PersistentQuery(Query):
                                      aggregated=plan.aggregate is not None)
         self._task: asyncio.Task | None = None
         self._stopping = False
+        # A stateful query keeps its offsets with its state (see state/checkpoint.py).
+        stateful = self.join is not None or self.aggregate is not None
+        self.checkpoint = Checkpoint(self.connection, query_id) if stateful else None
         # per source (topic, partition): log end offset - committed offset
         self.lag: dict[tuple[str, int], int] = {}
         self.failure: str | None = None
@@ -151,6 +155,10 @@ class PersistentQuery(Query):
         return len(out)
 
     async def _start_offset(self, topic: str, partition: int) -> int:
+        if self.checkpoint is not None:
+            stored = self.checkpoint.offsets().get((topic, partition))
+            if stored is not None:
+                return stored
         committed = await self.backend.committed(self.group, topic, partition)
         if committed is not None:
             return committed
@@ -173,17 +181,31 @@ class PersistentQuery(Query):
                 if not records:
                     continue
                 idle = False
-                await self.process(topic, records)
+                position = {(topic, partition): records[-1].offset + 1}
+                await self._process_checkpointed(topic, records, position)
                 # Outputs are durable (produce returned) before the input offset moves:
                 # a crash in between re-processes the batch (at-least-once), never loses it.
-                offsets[topic, partition] = records[-1].offset + 1
-                await self.backend.commit(self.group,
-                                          {(topic, partition): offsets[topic, partition]})
+                offsets.update(position)
+                await self.backend.commit(self.group, position)
                 self.lag[topic, partition] = await self.backend.end_offset(topic, partition) - \
                     offsets[topic, partition]
             progress.report(self.metrics, sum(self.lag.values()))
             if idle and not single:
                 await asyncio.sleep(0.05)
+
+    async def _process_checkpointed(self, topic: str, records: list[Record],
+                                    position: dict[tuple[str, int], int]) -> None:
+        """Process a batch; a stateful query commits its state with its offsets."""
+        if self.checkpoint is None:
+            await self.process(topic, records)
+            return
+        self.checkpoint.begin()
+        try:
+            await self.process(topic, records)
+        except BaseException:
+            self.checkpoint.abort()
+            raise
+        self.checkpoint.commit(position)
 
     def start(self) -> None:
         self.state = "RUNNING"
@@ -215,7 +237,7 @@ class PersistentQuery(Query):
             self._task = None
         self.state = "TERMINATED" if self.state != "ERROR" else self.state
         if drop_state:
-            for operator in (self.join, self.aggregate):
+            for operator in (self.join, self.aggregate, self.checkpoint):
                 if operator is not None:
                     operator.drop_state()
         self.close()

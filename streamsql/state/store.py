@@ -28,6 +28,15 @@ class StateStore:
     def cursor(self) -> "QueryConnection":
         return QueryConnection(self._connection.cursor())
 
+    def begin(self) -> None:
+        self._connection.execute("BEGIN TRANSACTION")
+
+    def commit(self) -> None:
+        self._connection.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._connection.execute("ROLLBACK")
+
     def close(self) -> None:
         self._connection.close()
 
@@ -48,6 +57,15 @@ class QueryConnection:
         finally:
             for name in relations:
                 self._connection.unregister(name)
+
+    def begin(self) -> None:
+        self._connection.execute("BEGIN TRANSACTION")
+
+    def commit(self) -> None:
+        self._connection.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._connection.execute("ROLLBACK")
 
     def close(self) -> None:
         self._connection.close()
