@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="define a variable for ${NAME} substitution (repeatable)")
     _add_engine_options(run)
 
+    server = commands.add_parser("server", help="serve ksqlDB's REST API over HTTP")
+    server.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1)")
+    server.add_argument("--port", type=int, default=8088, help="port to listen on (default 8088)")
+    _add_engine_options(server)
+
     test = commands.add_parser("test", help="run query tests (ksqlDB QTT JSON files, or "
                                "--statements/--input/--output)")
     from streamsql.testing.command import add_arguments
@@ -183,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "test":
         from streamsql.testing.command import run
         return run(args)
+    if args.command == "server":
+        from streamsql.server.app import run_server
+        return asyncio.run(run_server(_data_dir(args), args.host, args.port, _properties(args),
+                                      backend=_backend(args)))
     if args.command == "run":
         return asyncio.run(_run_service(args))
     if args.execute or args.file:

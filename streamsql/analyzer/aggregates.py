@@ -166,12 +166,12 @@ class _Rewriter:
             if seen == node:
                 return i
         function = self.registry.aggregate(node.name)
-        args = tuple(_compile(arg, self.scope, self.registry, "SELECT") for arg in node.args)
         for arg in node.args:
             for nested in _function_calls(arg):
                 if self.registry.aggregate(nested.name) is not None:
                     raise StatementError(f"Aggregate functions can not be nested: {node.name}"
-                                         f"({nested.name}(...))", node.span)
+                                         f"({nested.name}())", node.span)
+        args = tuple(_compile(arg, self.scope, self.registry, "SELECT") for arg in node.args)
         described = [Arg(typed.type, _literal(arg)) for typed, arg in zip(args, node.args)]
         accumulator = function.accumulator(described, node.span, self.settings)
         self.calls.append(AggregateCall(function, args, accumulator))
@@ -216,11 +216,8 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
         raise NotSupportedError("aggregations over joins are not supported yet", select.span)
     side = sides[0]
     over_table = side.source.kind != STREAM
-    if select.window is not None and not select.group_by:
-        raise StatementError("WINDOW clause requires a GROUP BY clause.", select.window.span)
     if not select.group_by:
-        raise NotSupportedError("aggregations without GROUP BY are not supported yet",
-                                select.span)
+        _reject_missing_group_by(select, registry)
     if side.source.window is not None:
         raise NotSupportedError("aggregations over windowed sources are not supported yet",
                                 select.span)
@@ -237,6 +234,13 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
     if select.where is not None:
         where = _compile(select.where, scope, registry, "WHERE")
     group_exprs = list(select.group_by)
+    for i, expr in enumerate(group_exprs):
+        if any(_same_ref(expr, other, scope) for other in group_exprs[:i]):
+            raise StatementError(f"Duplicate GROUP BY expression: "
+                                 f"{format_expression(_qualified(expr, side))}", expr.span)
+    if side.source.value_format.name == "KAFKA" and side.source.schema.value:
+        raise StatementError(f"Source(s) {side.source.name} are using the 'KAFKA' value format. "
+                             "This format does not yet support GROUP BY.", select.span)
     for expr in group_exprs:
         calls = [c.name for c in _function_calls(expr) if registry.aggregate(c.name) is not None]
         if calls:
@@ -247,9 +251,7 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
 
     rewriter = _Rewriter(group_exprs, scope, registry, settings or {})
     items: list[tuple[str | None, ast.Expr, ast.Expr]] = []  # (name, original, rewritten)
-    for item in select.items:
-        if not isinstance(item, ast.SingleColumn):
-            raise StatementError("SELECT * is not supported with GROUP BY", item.span)
+    for item in _expand_star(select.items, side):
         if item.alias is not None and item.alias in RESERVED_NAMES:
             raise StatementError(f"`{item.alias}` is a reserved column name. You cannot use it "
                                  "as an alias for a column.", item.span)
@@ -258,12 +260,19 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
             raise StatementError(f"Reserved column name in select: `{item.expr.name}`. Please "
                                  "remove or alias the column.", item.span)
         items.append((item.alias, item.expr, rewriter.rewrite(item.expr, item.expr)))
-    having_rewritten = rewriter.rewrite(select.having, select.having) \
-        if select.having is not None else None
-    if rewriter.loose:
+    if rewriter.loose and rewriter.calls:
         shown = ", ".join(dict.fromkeys(format_expression(e) for e in rewriter.loose))
-        raise StatementError(f"Non-aggregate SELECT expression(s) not part of GROUP BY: {shown}",
-                             select.span)
+        raise StatementError(f"Non-aggregate SELECT expression(s) not part of GROUP BY: {shown}"
+                             "\nEither add the column(s) to the GROUP BY or remove them from the "
+                             "SELECT.", select.span)
+    having_rewritten = None
+    if select.having is not None:
+        having_rewritten = rewriter.rewrite(select.having)
+        if rewriter.loose:
+            shown = ", ".join(dict.fromkeys(format_expression(e) for e in rewriter.loose))
+            raise StatementError(f"Non-aggregate HAVING expression not part of GROUP BY: {shown}"
+                                 "\nEither add the column to the GROUP BY or remove it from the "
+                                 "HAVING.", select.having.span)
     if not rewriter.calls:
         raise StatementError("GROUP BY requires aggregate functions in either the SELECT or "
                              "HAVING clause.", select.span)
@@ -301,8 +310,17 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
         index = _group_index(rewritten)
         if index is not None and key[index] is None:
             key[index] = OutputColumn(Column(name, typed.type, KEY), typed)
+        elif index is not None:
+            raise StatementError(f"The projection contains a key column more than once: "
+                                 f"`{key[index].column.name}` and `{name}`.", select.span)
         else:
             value.append(OutputColumn(Column(name, typed.type, VALUE), typed))
+    value_names = [o.column.name for o in value]
+    for out in value:
+        if value_names.count(out.column.name) > 1 or any(
+                k is not None and k.column.name == out.column.name for k in key):
+            raise StatementError(f"Duplicate value columns found in schema: "
+                                 f"`{out.column.name}` {out.column.type.sql()}", select.span)
     missing = [format_expression(group_exprs[i]) for i, k in enumerate(key) if k is None]
     if missing:
         target = f"`{sink_name}`" if sink_name else "the sink"
@@ -328,6 +346,51 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
     return AggregateAnalysis(side, scope, where, group_by, tuple(rewriter.calls), window,
                              select.emit == "FINAL", tuple(key), tuple(value), having,
                              select.limit, select)
+
+
+def _reject_missing_group_by(select: ast.Select, registry: FunctionRegistry) -> None:
+    """Aggregates without GROUP BY: ksqlDB's errors, in its order."""
+    from streamsql.expr.text import format_expr
+
+    if select.window is not None:
+        raise StatementError("WINDOW clause requires a GROUP BY clause.", select.window.span)
+    plain = [item.expr for item in select.items if isinstance(item, ast.SingleColumn) and not any(
+        registry.aggregate(c.name) is not None for c in _function_calls(item.expr))]
+    if plain:
+        raise StatementError("Non-aggregate SELECT expression(s) not part of GROUP BY: "
+                             f"{', '.join(format_expr(e) for e in plain)}", select.span)
+    calls = [c for item in select.items if isinstance(item, ast.SingleColumn)
+             for c in _function_calls(item.expr) if registry.aggregate(c.name) is not None]
+    shown = ", ".join(f"{c.name}({', '.join(format_expr(a) for a in c.args) or 'ROWTIME'})"
+                      for c in calls)
+    raise StatementError("CREATE TABLE AS SELECT statement does not support aggregate function "
+                         f"[{shown}] without a GROUP BY clause.", select.span)
+
+
+def _expand_star(items, side: Side):
+    """SELECT * with GROUP BY lists every column (key first); grouping decides what is valid."""
+    for item in items:
+        if isinstance(item, ast.AllColumns):
+            schema = side.source.schema
+            for col in schema.key + tuple(c for c in schema.columns if c.role != KEY):
+                yield ast.SingleColumn(ast.ColumnRef(col.name), span=item.span)
+        elif isinstance(item, ast.SingleColumn):
+            yield item
+        else:
+            raise NotSupportedError("struct `->*` is not supported with GROUP BY", item.span)
+
+
+def _same_ref(a: ast.Expr, b: ast.Expr, scope: Scope) -> bool:
+    ra, rb = _resolved(a, scope), _resolved(b, scope)
+    if ra is not None or rb is not None:
+        return ra is not None and rb is not None and ra.sql_name == rb.sql_name
+    return a == b
+
+
+def _qualified(expr: ast.Expr, side: Side) -> ast.Expr:
+    if isinstance(expr, ast.ColumnRef) and expr.source is None:
+        return ast.ColumnRef(expr.name, side.source.name)
+    return expr
 
 
 def _group_index(rewritten: ast.Expr) -> int | None:

@@ -283,6 +283,18 @@ _register("TOPKDISTINCT", "The k largest distinct values, largest first.",
           "TOPKDISTINCT(ANY, k)")(_top(True))
 
 
+@_register("ATTR", "The value, if every row has the same value (null counts as a value); "
+           "else null.", "ATTR(ANY)")
+def _attr(args, settings):
+    if len(args) != 1 or args[0].type is None:
+        return None
+    add = "coalesce({old}, 0) + coalesce({new}, 0)"
+    return Accumulator(("lo", "hi", "nulls", "n"),
+                       ("min({0})", "max({0})", "count(*) FILTER (WHERE {0} IS NULL)", "count(*)"),
+                       ("least({old}, {new})", "greatest({old}, {new})", add, add),
+                       "CASE WHEN {nulls} = 0 AND {lo} = {hi} THEN {lo} END", args[0].type)
+
+
 def _ordered_distinct(values: str) -> str:
     """The distinct elements of a list, each where it first appears."""
     return f"list_filter({values}, (x, i) -> list_position({values}, x) = i)"

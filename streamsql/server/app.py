@@ -1,7 +1,8 @@
 """The HTTP server: the ASGI app over one engine, served by hypercorn, with errors as ksqlDB's JSON.
 
-The app is plain ASGI (starlette), so HTTP/2, TLS and authentication are server
-configuration and middleware added here, not changes to the endpoints.
+Why starlette + hypercorn rather than aiohttp: hypercorn serves HTTP/2 cleartext (prior
+knowledge and upgrade) on the same port as HTTP/1.1, which ksqlDB clients use, and TLS;
+the app is plain ASGI, so authentication is middleware added here, not endpoint changes.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config as ServerConfig
@@ -23,6 +24,9 @@ from streamsql.engine import Engine
 from streamsql.errors import StreamSQLError
 from streamsql.server import wire
 from streamsql.server.routes import Endpoints
+
+if TYPE_CHECKING:
+    from streamsql.log.backend import LogBackend
 
 logger = logging.getLogger("streamsql.server")
 
@@ -43,7 +47,7 @@ def build_app(engine: Engine) -> tuple[Starlette, Endpoints]:
 
 
 async def _request_error(request: Request, err: wire.RequestError) -> Response:
-    return _json(err.status, wire.request_error(err))
+    return _json(400, wire.request_error(err))
 
 
 async def _statement_error(request: Request, err: StreamSQLError) -> Response:
@@ -104,9 +108,11 @@ def _signalled() -> asyncio.Event:
 
 
 async def run_server(data_dir: Path | str | None, host: str = DEFAULT_HOST,
-                     port: int = DEFAULT_PORT, properties: dict[str, str] | None = None) -> int:
-    """`streamsql server`: start an engine on `data_dir`, serve it until SIGINT/SIGTERM."""
-    engine = Engine(data_dir, properties)
+                     port: int = DEFAULT_PORT, properties: dict[str, str] | None = None, *,
+                     backend: LogBackend | None = None) -> int:
+    """`streamsql server`: start an engine on `data_dir` (or `backend`), serve it until
+    SIGINT/SIGTERM."""
+    engine = Engine(data_dir, properties, backend=backend)
     await engine.start()
     try:
         await serve(engine, host, port)

@@ -18,7 +18,7 @@ from streamsql.engine import Engine, Result
 from streamsql.errors import ParseError, StreamSQLError
 from streamsql.server import wire
 from streamsql.server.streams import (ActiveQueries, JsonLinesExchange, PrintFraming,
-                                      QueryStreamResponse)
+                                      QueryStreamResponse, discard)
 from streamsql.sqlformat import format_statement
 
 logger = logging.getLogger("streamsql.server")
@@ -28,6 +28,7 @@ _COMMANDS = (ast.CreateStream, ast.CreateTable, ast.CreateStreamAs, ast.CreateTa
              ast.DropSource, ast.AlterSource, ast.InsertInto, ast.Terminate, ast.CreateType,
              ast.DropType)
 _QUERIES = (ast.Query, ast.Print)
+_QUERY_RESULTS = ("pullQuery", "pushQuery", "print")
 
 
 class Endpoints:
@@ -65,6 +66,13 @@ class Endpoints:
         results = await self._execute(statement_request)
         entities = []
         for result in results:
+            if result.entity in _QUERY_RESULTS:
+                # only reachable when ${variables} hid a query from the check above
+                if result.stream is not None:
+                    await discard(result.stream)
+                raise wire.RequestError(wire.QUERY_STATEMENTS_MESSAGE,
+                                        error_code=wire.QUERY_ENDPOINT,
+                                        statement_text=result.statement)
             entity = await self._entity(result)
             if entity is not None:
                 entities.append(entity)
@@ -86,6 +94,8 @@ class Endpoints:
         statement = _statement_of(result.statement)
         if result.entity == "sourceDescription":
             return await self._source_description(result, statement)
+        if result.entity == "type_list":
+            return wire.type_list(result, self.engine.catalog.types)
         if wire.is_listing(result):
             return wire.listing_entity(result)
         if result.entity not in ("currentStatus", ""):
@@ -108,10 +118,11 @@ class Endpoints:
             topic = await engine.backend.describe_topic(source.topic)
             if topic is not None:
                 partitions, replication = topic.partitions, topic.replicas
+        catalog = engine.catalog
         return wire.source_description(
             result, extended=extended, partitions=partitions, replication=replication,
-            read_queries=[self._running_query(q) for q in engine.catalog.queries_reading(source.name)],
-            write_queries=[self._running_query(q) for q in engine.catalog.queries_writing(source.name)])
+            read_queries=[self._running_query(q) for q in catalog.queries_reading(source.name)],
+            write_queries=[self._running_query(q) for q in catalog.queries_writing(source.name)])
 
     def _running_query(self, info) -> dict:
         query = self.engine.persistent.get(info.query_id)
@@ -146,7 +157,7 @@ class Endpoints:
         (result,) = await self._execute(statement_request)
         if result.entity == "print":
             if endpoint != "query":
-                await result.stream.aclose()
+                await discard(result.stream)
                 raise wire.RequestError("PRINT is only supported on the /query endpoint",
                                         statement_text=result.statement)
             return self._streamed(result, PrintFraming(), final_message=None)

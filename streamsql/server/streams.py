@@ -44,9 +44,6 @@ class ActiveQueries:
         for stop in self._stops.values():
             stop.set()
 
-    def __len__(self) -> int:
-        return len(self._stops)
-
 
 class QueryStreamResponse:
     """Rows of a push query (or PRINT) written one chunk each until the query ends or is ended."""
@@ -60,24 +57,29 @@ class QueryStreamResponse:
         self.on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": _content_type(self.framing.media_type)})
-        await send({"type": "http.response.body", "body": self.framing.opening(),
-                    "more_body": True})
-        pump = asyncio.create_task(self._pump(send))
-        # Let the pump enter the query's generator before anything can cancel it: a generator
-        # cancelled before it started never runs its cleanup, and the query would leak.
-        await asyncio.sleep(0)
-        disconnected = asyncio.create_task(_disconnected(receive))
-        stopped = asyncio.create_task(self.stop.wait())
+        pump = disconnected = stopped = None
         try:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": _content_type(self.framing.media_type)})
+            await send({"type": "http.response.body", "body": self.framing.opening(),
+                        "more_body": True})
+            pump = asyncio.create_task(self._pump(send))
+            # Let the pump enter the query's generator before anything can cancel it: a
+            # generator cancelled before it started skips its cleanup and the query would leak.
+            await asyncio.sleep(0)
+            disconnected = asyncio.create_task(_disconnected(receive))
+            stopped = asyncio.create_task(self.stop.wait())
             done, _ = await asyncio.wait({pump, disconnected, stopped},
                                          return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (pump, disconnected, stopped):
+            tasks = [task for task in (pump, disconnected, stopped) if task is not None]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(pump, disconnected, stopped, return_exceptions=True)
-            await self.rows.aclose()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if pump is None:
+                await discard(self.rows)
+            else:
+                await self.rows.aclose()
             self.on_close()
         if disconnected in done:
             return
@@ -98,6 +100,16 @@ class QueryStreamResponse:
                         "more_body": True})
 
 
+async def discard(rows: AsyncIterator[list]) -> None:
+    """Close a query's rows unread. The generator is started, then cancelled, because closing
+    one that never started skips its cleanup and would leave the engine's query open."""
+    first = asyncio.ensure_future(rows.__anext__())
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    await rows.aclose()
+
+
 def _error_of(failure: BaseException) -> tuple[int, str]:
     if isinstance(failure, StreamSQLError):
         return failure.error_code, failure.render()
@@ -107,9 +119,7 @@ def _error_of(failure: BaseException) -> tuple[int, str]:
 
 async def _disconnected(receive: Receive) -> None:
     """Return when the client goes away (the request body was read before streaming began)."""
-    while True:
-        await receive()
-        continue
+    while (await receive())["type"] != "http.disconnect":
         pass
 
 
@@ -148,7 +158,7 @@ class JsonLinesExchange:
                 try:
                     target = await self.open_target(wire.parse_json_object(line))
                 except wire.RequestError as err:
-                    await _send_whole(send, err.status, wire.request_error(err))
+                    await _send_whole(send, 400, wire.request_error(err))
                     return
                 await send({"type": "http.response.start", "status": 200,
                             "headers": _content_type(wire.DELIMITED)})

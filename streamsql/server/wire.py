@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import orjson
 
 from streamsql import __version__, ast
-from streamsql.errors import ParseError, StatementError, StreamSQLError
+from streamsql.errors import StreamSQLError
 
 KSQL_JSON = "application/vnd.ksql.v1+json"
 DELIMITED = "application/vnd.ksqlapi.delimited.v1"
@@ -37,11 +37,10 @@ QUERY_STATEMENTS_MESSAGE = ("The following statement types should be issued to t
 class RequestError(Exception):
     """A request ksqlDB would reject before running anything: bad JSON, missing fields."""
 
-    def __init__(self, message: str, *, status: int = 400, error_code: int = BAD_REQUEST,
+    def __init__(self, message: str, *, error_code: int = BAD_REQUEST,
                  statement_text: str | None = None):
         super().__init__(message)
         self.message = message
-        self.status = status
         self.error_code = error_code
         self.statement_text = statement_text
 
@@ -120,7 +119,7 @@ def row_values(row: Iterable[Any]) -> list[Any]:
 def statement_error(err: StreamSQLError, statement_text: str) -> tuple[int, dict]:
     """(HTTP status, body) for a statement that failed: 400 statement_error for statements
     ksqlDB rejects, 500 generic_error for faults of the server or the log."""
-    if isinstance(err, (ParseError, StatementError)) or err.error_code // 100 == 400:
+    if err.error_code // 100 == 400:
         return 400, {"@type": "statement_error", "error_code": err.error_code,
                      "message": err.render(), "statementText": statement_text, "entities": []}
     return 500, generic_error(err.error_code, err.render())
@@ -206,10 +205,6 @@ def _properties(result) -> dict:
             "overwrittenProperties": [], "defaultProperties": []}
 
 
-def _types(result) -> dict:
-    return {"types": {name: {"type": text} for name, text in result.rows}}
-
-
 def _variables(result) -> dict:
     return {"variables": [{"name": name, "value": value} for name, value in result.rows]}
 
@@ -237,7 +232,6 @@ _LISTINGS = {
     "kafka_topics": _topics,
     "function_names": _functions,
     "properties": _properties,
-    "type_list": _types,
     "variables": _variables,
     "queryDescription": _explain,
     "describe_function": _function_description,
@@ -246,6 +240,12 @@ _LISTINGS = {
 
 def is_listing(result) -> bool:
     return result.entity in _LISTINGS
+
+
+def type_list(result, types: dict) -> dict:
+    """SHOW TYPES: each custom type's schema, from the catalog's types by name."""
+    return {"@type": "type_list", "statementText": result.statement,
+            "types": {name: schema_of(types[name]) for name, _ in result.rows}, "warnings": []}
 
 
 def source_description(result, *, extended: bool, partitions: int = 0, replication: int = 0,
@@ -382,10 +382,13 @@ def literal(value: Any, sql_type=None) -> ast.Expr:
         return ast.CreateArray(tuple(literal(item, member) for item in value))
     if isinstance(value, dict):
         if sql_type is not None and sql_type.kind == "STRUCT":
-            types = {name.upper(): field_type for name, field_type in sql_type.fields}
-            return ast.CreateStruct(tuple(
-                ast.StructFieldValue(name, literal(v, types.get(name.upper())))
-                for name, v in value.items()))
+            # JSON keys name fields case-insensitively, as they name columns
+            declared = {name.upper(): (name, field_type) for name, field_type in sql_type.fields}
+            fields = []
+            for key, v in value.items():
+                name, field_type = declared.get(key.upper(), (key, None))
+                fields.append(ast.StructFieldValue(name, literal(v, field_type)))
+            return ast.CreateStruct(tuple(fields))
         return ast.CreateMap(tuple(ast.MapEntry(ast.StringLiteral(str(k)), literal(v, member))
                                    for k, v in value.items()))
     raise RequestError(f"Unsupported JSON value in insert: {value!r}")

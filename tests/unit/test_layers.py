@@ -26,7 +26,7 @@ ALLOWED = {
 }
 # Third-party packages that only one place may import.
 OWNERS = {"lark": "parser", "aiokafka": "log", "prompt_toolkit": "repl", "duckdb": "state|expr",
-          "starlette": "server", "uvicorn": "server", "aiohttp": "server"}
+          "starlette": "server", "uvicorn": "server", "aiohttp": "server", "hypercorn": "server"}
 
 
 def _layer(path: Path) -> str:
