@@ -36,6 +36,8 @@ from streamsql.planner.logical import build_logical_plan
 from streamsql.planner.physical import PhysicalPlan, plan_physical
 from streamsql.runtime.insert import encode_values
 from streamsql.runtime.print import print_records
+from streamsql.runtime.pull import table_rows
+from streamsql.planner.physical import PASSES
 from streamsql.runtime.processing_log import ProcessingLog
 from streamsql.runtime.query import PersistentQuery, PushQuery
 from streamsql.sqlformat import format_statement
@@ -63,6 +65,9 @@ class Result:
     stream: AsyncIterator[list[Any]] | None = None
     entity: str = ""  # what the statement returned: 'streams', 'queries', 'sourceDescription', ...
     data: Any = None  # structured form for the REST API (descriptions, lists)
+    # How a finished query's rows end, as ksqlDB says it ('Query Completed', 'Limit
+    # Reached'); None: nothing is said (pull queries on tables).
+    final_message: str | None = None
 
 
 class Engine:
@@ -570,8 +575,12 @@ class Engine:
         query_id = f"transient_{analysis.source.name}_{next(self._transient_ids)}"
         plan = self._plan(analysis, None, query_id)
         if select.emit is None:
-            if analysis.join is not None:
+            if getattr(analysis, "join", None) is not None:
                 raise StatementError("Pull queries don't support JOIN clauses.", stmt.span)
+            if isinstance(analysis, AggregateAnalysis):
+                raise StatementError("Pull queries don't support GROUP BY clauses.", stmt.span)
+            if analysis.source.kind == TABLE:
+                return await self._pull_table(query_id, plan, sql)
             return await self._pull_scan(query_id, plan, sql)
         reset = self.config.get("auto.offset.reset") or "latest"
         query = PushQuery(query_id, plan, self.backend, self.store, self.processing_log,
@@ -610,9 +619,30 @@ class Engine:
                     rows.extend([r[n] for n in names] for r in result.select(names).to_pylist())
         finally:
             query.close()
-        if plan.limit is not None:
-            rows = rows[:plan.limit]
+        final = "Query Completed"
+        if plan.limit is not None and len(rows) >= plan.limit:
+            rows, final = rows[:plan.limit], "Limit Reached"
         return Result(sql, kind="table", query_id=query_id, columns=names, rows=rows,
+                      entity="pullQuery", data=plan.output_columns, final_message=final)
+
+    async def _pull_table(self, query_id: str, plan: PhysicalPlan, sql: str) -> Result:
+        """A pull query on a table: its current rows, through the query's projection."""
+        source = plan.source
+        writer = self.persistent.get(source.created_by_query) if source.created_by_query \
+            else None
+        connection = self.store.cursor()
+        try:
+            rows = await table_rows(source, self.backend, connection, writer)
+            result = connection.run(plan.project.sql, **{plan.project.relation: rows})
+        finally:
+            connection.close()
+        if PASSES in result.column_names:
+            result = result.filter(result.column(PASSES))
+        names = [c.name for c in plan.output_columns]
+        values = [[row[n] for n in names] for row in result.select(names).to_pylist()]
+        if plan.limit is not None:
+            values = values[:plan.limit]
+        return Result(sql, kind="table", query_id=query_id, columns=names, rows=values,
                       entity="pullQuery", data=plan.output_columns)
 
     async def _print(self, stmt: ast.Print, sql: str) -> Result:

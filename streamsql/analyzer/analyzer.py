@@ -278,9 +278,13 @@ def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegist
                                      item.span)
             for side in chosen:
                 schema = side.source.schema
-                for col in schema.key + tuple(c for c in schema.columns if c.role != KEY):
-                    ref = ast.ColumnRef(col.name, side.alias if joined else None)
-                    items.append((side.sql_name(col.name), ref,
+                names = [c.name for c in schema.key]
+                if not persistent and side.source.window is not None:
+                    names += list(WINDOW_BOUNDS)  # a query's rows show their window
+                names += [c.name for c in schema.columns if c.role != KEY]
+                for name in names:
+                    ref = ast.ColumnRef(name, side.alias if joined else None)
+                    items.append((side.sql_name(name), ref,
                                   _compile(ref, scope, registry, "SELECT")))
             continue
         if isinstance(item, ast.AllStructFields):
@@ -320,10 +324,9 @@ def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegist
     seen: set[str] = set()
     for out in key + value:
         if out.column.name in seen:
-            raise StatementError(f"Duplicate value columns found in projection: "
-                                 f"`{out.column.name}`" if out.column.role == VALUE else
-                                 f"Duplicate key columns found in projection: "
-                                 f"`{out.column.name}`", select.span)
+            kind = "value" if out.column.role == VALUE else "key"
+            raise StatementError(f"Duplicate {kind} columns found in schema: "
+                                 f"`{out.column.name}` {out.column.type.sql()}", select.span)
         seen.add(out.column.name)
         if out.expr.type is None:
             raise StatementError("Can't infer a type of null. Please explicitly cast it to a "
@@ -412,13 +415,16 @@ def _keyed_columns(source, items, names, scope, persistent, sink_name, drop_unse
     """Without PARTITION BY the output key is the source key, which must be projected
     (unless the new query planner is on: then an unselected key is dropped)."""
     key_names = [c.name for c in source.schema.key]
+    if not persistent and source.kind == TABLE and source.window is not None:
+        key_names += list(WINDOW_BOUNDS)  # a windowed table's rows are keyed by their window
     key: list[OutputColumn] = []
     value: list[OutputColumn] = []
     key_aliases: dict[str, list[str]] = {}
     for (_, expr, typed), name in zip(items, names):
         resolved = _resolved(expr, scope)
         is_key_ref = resolved is not None and resolved.name in key_names
-        if is_key_ref and persistent:
+        # A query's key columns stay keys; a transient query over a stream shows plain rows.
+        if is_key_ref and (persistent or source.kind == TABLE):
             key_aliases.setdefault(resolved.name, []).append(name)
             if len(key_aliases[resolved.name]) > 1:
                 aliases = " and ".join(key_aliases[resolved.name])

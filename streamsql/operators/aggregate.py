@@ -318,6 +318,18 @@ class AggregateOperator:
             f"{self._order(True)}) = 1 ORDER BY {self._order()}, {_q(WINDOW)}",
             aggregated=aggregated)
 
+    def snapshot_sql(self) -> str:
+        """The committed state as the rows `process` would return (for pull queries)."""
+        finals = []
+        for i, agg in enumerate(self.spec.aggregates):
+            by_name = {name: _q(self._field(i, j)) for j, name in enumerate(agg.fields)}
+            finals.append(f"CAST({agg.final.format(**by_name)} AS {agg.result_type}) AS "
+                          f"{_q(f'$a{i}')}")
+        size = self.spec.window.size_ms if self.spec.window else 0
+        return (f"SELECT *, {', '.join(finals)}, {_q(WINDOW)} AS {_q(WINDOWSTART)}, "
+                f"{_q(WINDOW)} + {size} AS {_q(WINDOWEND)}, CAST(0 AS BIGINT) AS "
+                f"{_q(ROW_INDEX)} FROM {self.state} ORDER BY {_q(WINDOW)}")
+
     def state_rows(self) -> int:
         result = self.connection.run(f"SELECT count(*) AS n FROM {self.state}")
         return result.column("n")[0].as_py()

@@ -165,7 +165,7 @@ class Endpoints:
         if result.kind == "stream":
             # a push query ends on its own only when its LIMIT is reached
             return self._streamed(result, framing, final_message=wire.LIMIT_REACHED)
-        return Response(framing.whole(result.rows, _pull_final_message(result)),
+        return Response(framing.whole(result.rows, result.final_message),
                         media_type=framing.media_type)
 
     def _streamed(self, result: Result, framing, *, final_message: str | None):
@@ -250,13 +250,6 @@ def _parsed(sql: str) -> list[tuple[ast.Statement, str]]:
 def _statement_of(text: str) -> ast.Statement | None:
     parsed = _parsed(text)
     return parsed[0][0] if len(parsed) == 1 else None
-
-
-def _pull_final_message(result: Result) -> str:
-    statement = _statement_of(result.statement)
-    limit = statement.select.limit if isinstance(statement, ast.Query) else None
-    return wire.LIMIT_REACHED if limit is not None and len(result.rows) >= limit \
-        else wire.QUERY_COMPLETED
 
 
 def _json(status: int, document) -> Response:

@@ -22,6 +22,7 @@ from streamsql.log.backend import Record
 from streamsql.testing import post
 from streamsql.testing.compare import bytes_to_text, difference, show
 from streamsql.testing.expected_errors import exception_mismatch, java_type, short_class
+from streamsql.testing import rest
 from streamsql.testing.loader import Run, TestRecord, Window
 from streamsql.testing.testdata import (RAW, SCHEMA_REGISTRY_FORMATS, Serde, TestDataError,
                                         decode, decode_key, encode, encode_key)
@@ -62,8 +63,10 @@ class Outcome:
 
 def skip_reason(run: Run) -> str | None:
     """Why a run cannot be run with the capabilities built so far, or None."""
-    if run.is_rest:
-        return REST_SKIP_REASON
+    if run.is_rest and (run.rest.get("inputConditions", {}).get("waitForActivePushQuery")
+                        or run.rest.get("testPullWithProtoFormat")):
+        return rest.PUSH_SKIP_REASON if run.rest.get("inputConditions") else \
+            "the protobuf row format of pull queries is not built yet"
     if run.invalid is None and needs_schema_registry(run):
         return REGISTRY_SKIP_REASON
     return None
@@ -111,9 +114,45 @@ async def execute_run(run: Run, data_dir: Path) -> Outcome:
     except StreamSQLError as error:  # e.g. an invalid property value of the case
         return error_outcome(run, error)
     try:
+        if run.is_rest:
+            return await _rest_verdict(engine, run)
         return await _Session(engine, run).verdict()
     finally:
         await engine.close()
+
+
+async def _rest_verdict(engine: Any, run: Run) -> Outcome:
+    """Section 10: admin statements in one /ksql request, inputs, then each query on /query."""
+    from streamsql.server.app import Server
+
+    session = _Session(engine, run)
+    await session._create_topics()
+    admin, queries = rest.split_statements(run.statements)
+    properties = {k: str(v) for k, v in run.properties}
+    expected_error = run.rest.get("expectedError")
+    responses: list = []
+    async with Server(engine, port=0) as server:
+        requests = ([("/ksql", "\n".join(admin))] if admin else []) + \
+            [("/query", q) for q in queries]
+        for index, (path, text) in enumerate(requests):
+            status, body = await rest.post(server.port, path, {"ksql": text,
+                                                               "streamsProperties": properties})
+            if status != 200:
+                if expected_error is None:
+                    return Outcome(FAILED, f"{path} answered {status}: {body!r}"[:400])
+                problem = rest.match_error(expected_error, status, body)
+                return Outcome(FAILED, problem) if problem else Outcome(PASSED)
+            responses.extend(body if path == "/ksql" else [body])
+            if path == "/ksql":
+                try:
+                    await session._deliver_inputs()
+                except (StreamSQLError, TestDataError) as error:
+                    return Outcome(FAILED, f"delivering inputs: {error}")
+    if expected_error is not None:
+        return Outcome(FAILED, f"expected an error {expected_error!r} but nothing failed")
+    problem = await session._check_outputs() or \
+        rest.check_responses(run.rest.get("responses", []), responses)
+    return Outcome(FAILED, problem) if problem else Outcome(PASSED)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,81 @@
+"""Pull queries on tables: the table's current rows, as one Arrow batch a plan can read.
+
+A table written by an aggregation in this engine is read from that query's DuckDB state
+(what it has committed). Any other table (a source table, or one derived without state)
+is materialized from its topic: the latest record per key, deletes applied.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+from streamsql.analyzer.analyzer import ROW_INDEX, TOMBSTONE
+from streamsql.catalog.catalog import DataSource
+from streamsql.catalog.schema import ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
+from streamsql.log.backend import LogBackend
+from streamsql.planner.physical import OUTPUT_ROWTIME, OUTPUT_WINDOWEND, OUTPUT_WINDOWSTART, PASSES
+from streamsql.runtime.task import RecordDecoder
+from streamsql.state.store import QueryConnection
+
+
+async def table_rows(source: DataSource, backend: LogBackend, connection: QueryConnection,
+                     writer=None) -> pa.Table:
+    """Columns: the table's schema, ROWTIME, window bounds if windowed, and batch internals."""
+    if writer is not None and writer.aggregate is not None:
+        rows = _from_state(source, writer, connection)
+    else:
+        rows = await _from_topic(source, backend, connection)
+    return _as_batch(source, rows)
+
+
+def _from_state(source: DataSource, writer, connection: QueryConnection) -> pa.Table:
+    aggregated = connection.run(writer.aggregate.snapshot_sql())
+    result = connection.run(writer.plan.project.sql, **{writer.plan.project.relation: aggregated})
+    if PASSES in result.column_names:
+        result = result.filter(result.column(PASSES))
+    columns = {c.name: result.column(c.name) for c in source.schema.columns}
+    columns[ROWTIME] = result.column(OUTPUT_ROWTIME)
+    if source.window is not None:
+        columns[WINDOWSTART] = result.column(OUTPUT_WINDOWSTART)
+        columns[WINDOWEND] = result.column(OUTPUT_WINDOWEND)
+    return pa.table(columns)
+
+
+async def _from_topic(source: DataSource, backend: LogBackend,
+                      connection: QueryConnection) -> pa.Table:
+    decoder = RecordDecoder(source)
+    info = await backend.describe_topic(source.topic)
+    batches = []
+    for partition in range(info.partitions if info else 1):
+        offset = await backend.start_offset(source.topic, partition)
+        end = await backend.end_offset(source.topic, partition)
+        while offset < end:
+            records = await backend.fetch(source.topic, partition, offset, 10_000)
+            if not records:
+                break
+            offset = records[-1].offset + 1
+            batch = decoder.decode(source.topic, records).table
+            batches.append(batch.drop_columns([ROW_INDEX]))
+    if not batches:
+        return decoder.decode(source.topic, []).table.drop_columns([ROW_INDEX, TOMBSTONE])
+    everything = pa.concat_tables(batches)
+    keys = [c.name for c in source.schema.key]
+    if source.window is not None:
+        keys += [WINDOWSTART, WINDOWEND]
+    quoted = ", ".join('"' + k.replace('"', '""') + '"' for k in keys)
+    latest = connection.run(
+        f'SELECT * EXCLUDE ("{TOMBSTONE}") FROM (SELECT *, row_number() OVER (ORDER BY '
+        f'"{ROWPARTITION}", "{ROWOFFSET}") AS seen FROM everything) QUALIFY '
+        f'row_number() OVER (PARTITION BY {quoted} ORDER BY seen DESC) = 1 '
+        f'AND NOT "{TOMBSTONE}" ORDER BY seen', everything=everything)
+    return latest.drop_columns(["seen"])
+
+
+def _as_batch(source: DataSource, rows: pa.Table) -> pa.Table:
+    """Add what a query's SQL expects of a decoded batch."""
+    n = rows.num_rows
+    for name, array in ((ROWPARTITION, pa.array([0] * n, pa.int32())),
+                        (ROWOFFSET, pa.array(range(n), pa.int64()))):
+        if name not in rows.column_names:
+            rows = rows.append_column(name, array)
+    rows = rows.append_column(ROW_INDEX, pa.array(range(n), pa.int64()))
+    return rows.append_column(TOMBSTONE, pa.array([False] * n, pa.bool_()))
