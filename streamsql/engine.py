@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -448,7 +448,6 @@ class Engine:
                                      "the same name already exists.", col.span)
             columns.append(Column(col.name, T.from_ast(col.type, self.catalog.types), VALUE))
         await self._log_command(sql)
-        from dataclasses import replace
         self.catalog = self.catalog.with_source(replace(source, schema=LogicalSchema(tuple(columns))))
         return Result(sql, message=f"{word.capitalize()} altered", entity="currentStatus")
 
@@ -492,7 +491,6 @@ class Engine:
             self.catalog = self.catalog.without_query(query_id)
             sink = self.catalog.source(info.sink) if info.sink else None
             if sink is not None and sink.created_by_query == query_id:
-                from dataclasses import replace
                 self.catalog = self.catalog.with_source(replace(sink, created_by_query=None))
         return Result(sql, message="Query terminated." if len(ids) == 1 else
                       f"{len(ids)} queries terminated.", entity="currentStatus")
@@ -594,9 +592,11 @@ class Engine:
             finally:
                 self.push_queries.pop(query_id, None)
 
+        # A push query's rows are plain rows: its header shows no KEY columns.
+        shown = tuple(replace(c, role=VALUE) for c in plan.output_columns)
         return Result(sql, kind="stream", query_id=query_id,
                       columns=[c.name for c in plan.output_columns], stream=rows(),
-                      entity="pushQuery", data=plan.output_columns)
+                      entity="pushQuery", data=shown)
 
     async def _pull_scan(self, query_id: str, plan: PhysicalPlan, sql: str) -> Result:
         """A pull query on a stream: every record now in the topic, through the plan."""

@@ -132,7 +132,7 @@ class AggregateOperator:
         This is the observable behaviour of ksqlDB's emit-on-window-close, which its tests
         pin down: a window whose close time is jumped over is not emitted.
         """
-        spec, window = self.spec, self.spec.window
+        window = self.spec.window
         starts = [t - window.grace_ms - window.size_ms for t in advances]
         if not starts:
             return self._closed_rows(batch, "false")

@@ -49,7 +49,6 @@ _CREATE_STATEMENTS = (ast.CreateStream, ast.CreateTable, ast.CreateStreamAs, ast
 if TYPE_CHECKING:
     from streamsql.engine import Engine
 
-REST_SKIP_REASON = "REST-QTT files need the HTTP endpoint (not built yet)"
 REGISTRY_SKIP_REASON = "needs a schema registry"
 
 _REGISTRY_FORMAT = re.compile(
@@ -121,7 +120,7 @@ async def execute_run(run: Run, data_dir: Path) -> Outcome:
         await engine.close()
 
 
-async def _rest_verdict(engine: Any, run: Run) -> Outcome:
+async def _rest_verdict(engine: "Engine", run: Run) -> Outcome:
     """Section 10: admin statements in one /ksql request, inputs, then each query on /query."""
     from streamsql.server.app import Server
 

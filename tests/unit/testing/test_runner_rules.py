@@ -2,7 +2,8 @@
 from streamsql.errors import ParseError, ProcessingError, Span, StatementError, StreamSQLError
 from streamsql.testing.loader import ExpectedException, TopicSpec, expand_case
 from streamsql.testing.expected_errors import exception_mismatch
-from streamsql.testing.runner import (FAILED, REGISTRY_SKIP_REASON, REST_SKIP_REASON, SKIPPED,
+from streamsql.testing.rest import PUSH_SKIP_REASON
+from streamsql.testing.runner import (FAILED, REGISTRY_SKIP_REASON, SKIPPED,
                                       Delivery, engine_properties, plan_deliveries, run_one,
                                       skip_reason, statement_topics)
 
@@ -32,9 +33,9 @@ def test_schema_registry_formats_skip_with_the_reason():
     assert registered.topics == (TopicSpec("t", has_schema=True),)
 
 
-def test_rest_cases_skip_and_invalid_cases_fail_without_an_engine():
-    [rest] = run_of(responses=[])
-    assert run_one(rest).status == SKIPPED and run_one(rest).reason == REST_SKIP_REASON
+def test_rest_push_cases_skip_and_invalid_cases_fail_without_an_engine():
+    [push] = run_of(responses=[], inputConditions={"waitForActivePushQuery": True})
+    assert run_one(push).status == SKIPPED and run_one(push).reason == PUSH_SKIP_REASON
     [invalid] = expand_case({"name": "c", "statements": ["x"]}, "f.json")
     outcome = run_one(invalid)
     assert outcome.status == FAILED and outcome.reason.startswith("invalid case:")
