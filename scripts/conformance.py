@@ -19,7 +19,8 @@ from streamsql.testing.command import run_suite  # noqa: E402
 from streamsql.testing.report import CaseResult, counts, summary_line  # noqa: E402
 from streamsql.testing.runner import FAILED, PASSED, REGISTRY_SKIP_REASON, SKIPPED  # noqa: E402
 
-DEFAULT_CASES = ROOT.parent / "shared" / "qtt" / "cases"
+DEFAULT_CASES = [ROOT.parent / "shared" / "qtt" / "cases",
+                 ROOT.parent / "shared" / "qtt" / "rest-cases"]
 CONFORMANCE = ROOT / "CONFORMANCE.md"
 SLICE = ROOT / "tests" / "conformance" / "slice.txt"
 EXPECTED_PASSING = ROOT / "tests" / "conformance" / "expected_passing.txt"
@@ -42,19 +43,28 @@ TARGET_GROUPS = [
         "obj-var-col-arg-udaf", "test-custom-udaf", "attr", "tumbling-windows",
         "hopping-windows", "session-windows", "windowed-source", "suppress", "table",
         "source-table"]),
+    ("Issue 3: pull queries (REST-QTT)", 0.85, [
+        "pull-queries-against-cst-materialized", "pull-queries-against-materialized-aggregates",
+        "pull-queries-against-materialized-table-table-joins", "pull-queries-against-streams",
+        "pull-queries-complex-lambda", "pull-queries-protobuf", "pull-queries-with-headers",
+        "pull-queries-with-limit-clause", "pull-queries-with-range-scan",
+        "pull-queries-with-struct-star"]),
+    ("Issue 4: push queries and INSERT VALUES (REST-QTT)", 0.85, [
+        "push-queries", "insert-values"]),
 ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", action="append", type=Path, metavar="DIR",
-                        help=f"QTT directory (repeatable; default {DEFAULT_CASES})")
+                        help="QTT directory (repeatable; default ../shared/qtt/cases and "
+                             "../shared/qtt/rest-cases)")
     parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--update-expected", action="store_true",
                         help=f"also rewrite {EXPECTED_PASSING.relative_to(ROOT)}")
     args = parser.parse_args(argv)
 
-    results = run_suite(args.cases or [DEFAULT_CASES], jobs=args.jobs)
+    results = run_suite(args.cases or DEFAULT_CASES, jobs=args.jobs)
     CONFORMANCE.write_text(render(results, _commit()), encoding="utf-8")
     print(f"{summary_line(results)}; wrote {CONFORMANCE.relative_to(ROOT)}")
     if args.update_expected:
