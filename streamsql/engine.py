@@ -249,6 +249,17 @@ class Engine:
             raise StatementError(f"Invalid result type. Your SELECT query produces a {produced}. "
                                  f"Please use CREATE {produced} AS SELECT statement instead.",
                                  stmt.span)
+        if isinstance(analysis, AggregateAnalysis):
+            _, value_format = resolve_format_names(
+                Properties(stmt.properties, SINK_PROPERTIES), self.config,
+                inherited_key=analysis.source.key_format.name,
+                inherited_value=analysis.source.value_format.name)
+            if value_format == "DELIMITED" and any(not call.type.is_primitive
+                                                   for call in analysis.aggregates):
+                raise StreamSQLError("One of the functions used in the statement has an "
+                                     "intermediate type that the value format can not handle. "
+                                     "Please remove the function or change the format.",
+                                     stmt.span)
         sink = self._sink_source(stmt, analysis, sql)
         props = Properties(stmt.properties, SINK_PROPERTIES)
         partitions, replicas = await self._sink_topic_shape(props, analysis.source)

@@ -17,6 +17,7 @@ from streamsql.catalog.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column,
 from streamsql.errors import NotSupportedError, StatementError
 from streamsql.expr.compile import Scope, ScopeColumn, Typed
 from streamsql.functions.aggregates import NOT_LITERAL, Accumulator, AggregateFunction, Arg
+from streamsql.expr.text import format_expr
 from streamsql.functions.registry import FunctionRegistry
 
 DEFAULT_GRACE_MS = 24 * 3_600_000  # ksqlDB's grace period when a window names none
@@ -172,7 +173,8 @@ class _Rewriter:
                     raise StatementError(f"Aggregate functions can not be nested: {node.name}"
                                          f"({nested.name}())", node.span)
         args = tuple(_compile(arg, self.scope, self.registry, "SELECT") for arg in node.args)
-        described = [Arg(typed.type, _literal(arg)) for typed, arg in zip(args, node.args)]
+        described = [Arg(typed.type, _literal(arg), format_expr(arg))
+                     for typed, arg in zip(args, node.args)]
         accumulator = function.accumulator(described, node.span, self.settings)
         self.calls.append(AggregateCall(function, args, accumulator))
         self.call_nodes.append(node)

@@ -246,6 +246,9 @@ def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegist
     push and pull queries)."""
     _unsupported(select)
     sides = _sides(select, catalog)
+    if persistent and any(s.source.kind == TABLE and s.source.window is not None for s in sides):
+        raise StatementError("KSQL does not support persistent queries on windowed tables.",
+                             select.span)
     if sides[0].source.kind == TABLE and select.partition_by:
         raise StatementError("PARTITION BY is not supported on tables: a table's key cannot "
                              "change without an aggregation.", select.partition_by[0].span)

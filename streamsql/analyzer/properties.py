@@ -10,7 +10,7 @@ from decimal import Decimal
 from streamsql import ast
 from streamsql.catalog.schema import Column, FormatInfo, KEY, VALUE, WindowInfo
 from streamsql.config import Config
-from streamsql.errors import StatementError
+from streamsql.errors import ParseError, StatementError
 
 SOURCE_PROPERTIES = {
     "KAFKA_TOPIC", "VALUE_FORMAT", "KEY_FORMAT", "FORMAT", "PARTITIONS", "REPLICAS",
@@ -192,16 +192,17 @@ _UNIT_MS = {"MILLISECOND": 1, "SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_00
 
 
 def parse_duration_ms(text: str, prop: str = "WINDOW_SIZE") -> int:
-    """'30 SECONDS' -> 30000, with ksqlDB's error text for bad input."""
+    """'30 SECONDS' -> 30000, with ksqlDB's error text for bad input (a parse error there,
+    as ksqlDB checks WITH values while building the statement)."""
     match = _DURATION.match(text)
     if not match:
-        raise StatementError(f"Configuration {prop} is invalid: Invalid duration: '{text}'. "
-                             "Format should be '<number> <time unit>'")
+        raise ParseError(f"Configuration {prop} is invalid: Invalid duration: '{text}'. "
+                         "Format should be '<number> <time unit>'")
     unit = match.group(2).upper()
     base = unit[:-1] if unit.endswith("S") else unit
     if base not in _UNIT_MS:
-        raise StatementError(f"Configuration {prop} is invalid: Invalid duration: '{text}'. "
-                             f"Unknown time unit: '{unit}'")
+        raise ParseError(f"Configuration {prop} is invalid: Invalid duration: '{text}'. "
+                         f"Unknown time unit: '{unit}'")
     return int(match.group(1)) * _UNIT_MS[base]
 
 
@@ -218,7 +219,7 @@ def window_info(props: Properties) -> WindowInfo | None:
                              "SESSION, HOPPING and TUMBLING.")
     if window_type == "SESSION":
         if size is not None:
-            raise StatementError("'WINDOW_SIZE' should not be set for SESSION windows.")
+            raise ParseError("'WINDOW_SIZE' should not be set for SESSION windows.")
         return WindowInfo("SESSION", None)
     if size is None:
         raise StatementError(f"{window_type} windows require 'WINDOW_SIZE' to be provided in "

@@ -26,6 +26,7 @@ NOT_LITERAL = object()
 class Arg:
     type: SqlType | None
     literal: object = NOT_LITERAL  # the value, when the argument is a literal
+    text: str = ""  # as written, for error messages
 
     @property
     def is_literal(self) -> bool:
@@ -186,6 +187,11 @@ def _by_offset(latest: bool):
     def build(args, settings):
         if not args or args[0].type is None:
             return None
+        for position, arg in enumerate(args[1:], start=2):
+            if not arg.is_literal:
+                name = "LATEST_BY_OFFSET" if latest else "EARLIEST_BY_OFFSET"
+                raise StatementError(f"Parameter {position} passed to function {name} must be a "
+                                     f"literal constant, but was expression: '{arg.text}'")
         rest = list(args[1:])
         ignore_nulls = True
         if rest and _bool_literal(rest[-1]) is not None:
@@ -266,15 +272,29 @@ def _count_distinct(args, settings):
 
 def _top(distinct: bool):
     def build(args, settings):
-        if len(args) != 2 or args[0].type is None or _int_literal(args[1]) is None:
+        if len(args) < 2 or args[0].type is None or _int_literal(args[-1]) is None:
             return None
-        k = _int_literal(args[1])
+        k = _int_literal(args[-1])
+        others = args[1:-1]
+        if distinct and others:
+            return None
         joined = "list_concat(coalesce({old}, []), coalesce({new}, []))"
         if distinct:
             joined = f"list_distinct({joined})"
-        return Accumulator(("l",), ("list({0}) FILTER (WHERE {0} IS NOT NULL)",),
-                           (f"list_slice(list_reverse_sort({joined}), 1, {k})",),
-                           "coalesce({l}, [])", T.SqlType.array(args[0].type))
+        if not others:
+            return Accumulator(("l",), ("list({0}) FILTER (WHERE {0} IS NOT NULL)",),
+                               (f"list_slice(list_reverse_sort({joined}), 1, {k})",),
+                               "coalesce({l}, [])", T.SqlType.array(args[0].type))
+        # TOPK(sort, other..., k): the rows with the k largest sort values, with their others
+        fields = [("SORT_COL", args[0].type)] + [(f"COL{i}", a.type) for i, a in enumerate(others)]
+        packed = ", ".join(f"{name} := {{{i}}}" for i, (name, _) in enumerate(fields))
+        # largest first; equal sort values keep their arrival order
+        ranked = (f"list_transform({joined}, lambda x, i: struct_pack(k := x.SORT_COL, i := -i, "
+                  "v := x))")
+        top = f"list_transform(list_slice(list_reverse_sort({ranked}), 1, {k}), lambda y: y.v)"
+        return Accumulator(("l",), (f"list(struct_pack({packed})) FILTER (WHERE {{0}} IS NOT NULL)",),
+                           (top,),
+                           "coalesce({l}, [])", T.SqlType.array(T.SqlType.struct(fields)))
     return build
 
 
@@ -297,7 +317,7 @@ def _attr(args, settings):
 
 def _ordered_distinct(values: str) -> str:
     """The distinct elements of a list, each where it first appears."""
-    return f"list_filter({values}, (x, i) -> list_position({values}, x) = i)"
+    return f"list_filter({values}, lambda x, i: list_position({values}, x) = i)"
 
 
 def aggregate(name: str) -> AggregateFunction | None:

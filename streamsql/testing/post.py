@@ -68,7 +68,8 @@ def parse_schema(text: str, custom_types: dict | None = None) -> tuple[Column, .
         StreamSQLError: the text is not a valid column list.
     """
     statement = parser.parse(
-        f"CREATE STREAM X ({text}) WITH (kafka_topic='x', value_format='JSON');")[0]
+        f"CREATE {'TABLE' if 'PRIMARY KEY' in text.upper() else 'STREAM'} X ({text}) "
+        "WITH (kafka_topic='x', value_format='JSON');")[0]
     columns = []
     for column in statement.columns:
         role = {"KEY": KEY, "PRIMARY KEY": KEY, "HEADERS": HEADER, "HEADER": HEADER}.get(
