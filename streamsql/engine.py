@@ -232,6 +232,9 @@ class Engine:
     async def _create_as(self, stmt: ast.CreateStreamAs | ast.CreateTableAs, sql: str) -> Result:
         kind = TABLE if isinstance(stmt, ast.CreateTableAs) else STREAM
         word = kind.lower()
+        if stmt.query.limit is not None:
+            raise StatementError(f"CREATE {kind} AS SELECT statements don't support LIMIT "
+                                 "clause.", stmt.span)
         existing = self.catalog.source(stmt.name)
         if existing is not None:
             if stmt.if_not_exists:
@@ -580,14 +583,12 @@ class Engine:
     # ---- queries ---------------------------------------------------------------------------
     async def _query(self, stmt: ast.Query, sql: str) -> Result:
         select = stmt.select
+        if select.emit is None:
+            _check_pull_query(select, stmt)
         analysis = self._analyze(select, persistent=False)
         query_id = f"transient_{analysis.source.name}_{next(self._transient_ids)}"
         plan = self._plan(analysis, None, query_id)
         if select.emit is None:
-            if getattr(analysis, "join", None) is not None:
-                raise StatementError("Pull queries don't support JOIN clauses.", stmt.span)
-            if isinstance(analysis, AggregateAnalysis):
-                raise StatementError("Pull queries don't support GROUP BY clauses.", stmt.span)
             if analysis.source.kind == TABLE:
                 return await self._pull_table(query_id, plan, sql)
             return await self._pull_scan(query_id, plan, sql)
@@ -685,6 +686,42 @@ def _statement_text(text: str, statement: ast.Statement) -> str:
     if span is None:
         return format_statement(statement)
     return text[span.start_pos:span.end_pos].strip()
+
+
+def _check_pull_query(select: ast.Select, stmt: ast.Statement) -> None:
+    """What a pull query cannot do, in ksqlDB's words."""
+    suffix = (" See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended to "
+              "issue a push query.")
+    for present, clause in ((isinstance(select.from_, ast.Join), "JOIN"),
+                            (select.window is not None, "WINDOW"),
+                            (bool(select.group_by), "GROUP BY"),
+                            (select.having is not None, "HAVING"),
+                            (bool(select.partition_by), "PARTITION BY")):
+        if present:
+            raise StatementError(f"Pull queries don't support {clause} clauses.{suffix}",
+                                 stmt.span)
+    if select.limit is not None and select.limit < 0:
+        raise StatementError("Pull queries don't support negative integers in the LIMIT "
+                             "clause. See https://cnfl.io/queries for more info.", stmt.span)
+    for clause, exprs in (("SELECT", [i.expr for i in select.items
+                                      if isinstance(i, ast.SingleColumn)]),
+                          ("WHERE", [select.where] if select.where is not None else [])):
+        banned = sorted({c.name for e in exprs for c in _column_refs(e)
+                         if c.name in ("ROWPARTITION", "ROWOFFSET")})
+        if banned:
+            raise StatementError(f"Pull queries don't support the following columns in "
+                                 f"{clause} clauses: {', '.join(f'`{b}`' for b in banned)}",
+                                 stmt.span)
+
+
+def _column_refs(expr: ast.Node):
+    if isinstance(expr, ast.ColumnRef):
+        yield expr
+        return
+    for value in vars(expr).values():
+        for child in (value if isinstance(value, tuple) else (value,)):
+            if isinstance(child, ast.Node):
+                yield from _column_refs(child)
 
 
 def _source_names(analysis: QueryAnalysis) -> tuple[str, ...]:

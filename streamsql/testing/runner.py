@@ -199,13 +199,15 @@ def statement_topics(run: Run) -> list[tuple[str, int, int]]:
 
     Every CREATE STREAM/TABLE names its KAFKA_TOPIC (one partition unless PARTITIONS says
     otherwise); a CREATE ... AS SELECT counts only when it gives PARTITIONS, since otherwise
-    its sink topic copies the source's shape. A script that does not parse names no topics
+    its sink topic copies the source's shape. A statement that does not parse names no topic
     (the engine reports the parse error itself).
     """
-    try:
-        statements = parser.parse("\n".join(run.statements))
-    except StreamSQLError:
-        return []
+    statements = []
+    for text in run.statements:
+        try:
+            statements.extend(parser.parse(text))
+        except StreamSQLError:
+            continue
     prefix = run.property_map.get("ksql.output.topic.name.prefix", "")
     topics = []
     for statement in statements:
