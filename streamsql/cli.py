@@ -94,9 +94,8 @@ def _properties(args) -> dict[str, str]:
     return props
 
 
-async def _run_script(args, text: str) -> int:
-    """--execute / --file: run the statements, print each result, exit."""
-    from repl.render import print_result
+async def _started_engine(args):
+    """The engine of these options, started; None (after saying why) if it cannot start."""
     from streamsql.engine import Engine
 
     engine = Engine(_data_dir(args), _properties(args), backend=_backend(args))
@@ -105,6 +104,16 @@ async def _run_script(args, text: str) -> int:
         await engine.start()
     except StreamSQLError as err:
         print(err.render(), file=sys.stderr)
+        return None
+    return engine
+
+
+async def _run_script(args, text: str) -> int:
+    """--execute / --file: run the statements, print each result, exit."""
+    from repl.render import print_result
+
+    engine = await _started_engine(args)
+    if engine is None:
         return 1
     try:
         try:
@@ -121,7 +130,6 @@ async def _run_script(args, text: str) -> int:
 
 async def _run_service(args) -> int:
     """`run FILE.sql`: execute the file, keep its persistent queries running until a signal."""
-    from streamsql.engine import Engine
 
     path = Path(args.file)
     try:
@@ -129,12 +137,8 @@ async def _run_service(args) -> int:
     except OSError as err:
         print(f"cannot read {path}: {err.strerror}", file=sys.stderr)
         return 2
-    engine = Engine(_data_dir(args), _properties(args), backend=_backend(args))
-    engine.variables.update(_defines(args.define))
-    try:
-        await engine.start()
-    except StreamSQLError as err:
-        print(err.render(), file=sys.stderr)
+    engine = await _started_engine(args)
+    if engine is None:
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

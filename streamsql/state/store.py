@@ -28,15 +28,6 @@ class StateStore:
     def cursor(self) -> "QueryConnection":
         return QueryConnection(self._connection.cursor())
 
-    def begin(self) -> None:
-        self._connection.execute("BEGIN TRANSACTION")
-
-    def commit(self) -> None:
-        self._connection.execute("COMMIT")
-
-    def rollback(self) -> None:
-        self._connection.execute("ROLLBACK")
-
     def close(self) -> None:
         self._connection.close()
 
@@ -59,6 +50,7 @@ class QueryConnection:
                 self._connection.unregister(name)
 
     def begin(self) -> None:
+        """Open a transaction: the statements until commit() become durable together."""
         self._connection.execute("BEGIN TRANSACTION")
 
     def commit(self) -> None:
