@@ -9,7 +9,6 @@ statement leaves the catalog, the topics and the running queries as they were.
 """
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 from dataclasses import dataclass, field, replace
@@ -95,7 +94,6 @@ class Engine:
         self.command_log = CommandLog(self.backend, f"_confluent-ksql-{self.service_id}_command_topic")
         self._transient_ids = itertools.count()
         self._replaying = False
-        self._lock = asyncio.Lock()
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:

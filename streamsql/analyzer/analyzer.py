@@ -5,7 +5,6 @@ expression-level ones). Nothing here runs a query or touches the log.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from streamsql import ast
@@ -490,8 +489,3 @@ def _partitioned_columns(select, items, names, scope, registry, sink_name):
                                  f"expression {format_expression(expr)} in its projection (eg, "
                                  f"SELECT {format_expression(expr)}...).", expr.span)
     return list(key), value
-
-
-def suggest_column(name: str, scope_names: list[str]) -> str | None:
-    close = difflib.get_close_matches(name, scope_names, n=1)
-    return close[0] if close else None
