@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator
 from streamsql import ast, parser
 from streamsql.analyzer.aggregates import AggregateAnalysis, analyze_aggregation, is_aggregation
 from streamsql.analyzer.analyzer import QueryAnalysis, analyze_query
+from streamsql.analyzer.pull import check_pull_where
 from streamsql.analyzer.properties import (SINK_PROPERTIES, Properties, build_formats,
                                            resolve_format_names)
 from streamsql.analyzer.sources import analyze_create_source, validate_formats, \
@@ -583,6 +584,15 @@ class Engine:
         select = stmt.select
         if select.emit is None:
             _check_pull_query(select, stmt)
+            table = self.catalog.source(select.from_.name) \
+                if isinstance(select.from_, ast.Table) else None
+            if table is not None and table.kind == TABLE:
+                if not table.is_source and table.created_by_query is None:
+                    raise StatementError(
+                        f"The `{table.name}` table isn't queryable. To derive a queryable table, "
+                        f"you can do 'CREATE TABLE QUERYABLE_{table.name} AS SELECT * FROM "
+                        f"{table.name}'. See https://cnfl.io/queries for more info.", stmt.span)
+                check_pull_where(select.where, table, self.config)
         analysis = self._analyze(select, persistent=False)
         query_id = f"transient_{analysis.source.name}_{next(self._transient_ids)}"
         plan = self._plan(analysis, None, query_id)
