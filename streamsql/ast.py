@@ -17,6 +17,15 @@ class Node:
     span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
 
+def walk(node: Node):
+    """The node and every node below it, parents before children, in field order."""
+    yield node
+    for value in vars(node).values():
+        for child in (value if isinstance(value, tuple) else (value,)):
+            if isinstance(child, Node):
+                yield from walk(child)
+
+
 # ---------------------------------------------------------------------------- types
 
 class TypeNode(Node):

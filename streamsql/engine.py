@@ -251,19 +251,8 @@ class Engine:
             raise StatementError(f"Invalid result type. Your SELECT query produces a {produced}. "
                                  f"Please use CREATE {produced} AS SELECT statement instead.",
                                  stmt.span)
-        if isinstance(analysis, AggregateAnalysis):
-            _, value_format = resolve_format_names(
-                Properties(stmt.properties, SINK_PROPERTIES), self.config,
-                inherited_key=analysis.source.key_format.name,
-                inherited_value=analysis.source.value_format.name)
-            if value_format == "DELIMITED" and any(not call.type.is_primitive
-                                                   for call in analysis.aggregates):
-                raise StreamSQLError("One of the functions used in the statement has an "
-                                     "intermediate type that the value format can not handle. "
-                                     "Please remove the function or change the format.",
-                                     stmt.span)
-        sink = self._sink_source(stmt, analysis, sql)
         props = Properties(stmt.properties, SINK_PROPERTIES)
+        sink = self._sink_source(stmt, props, analysis, sql)
         partitions, replicas = await self._sink_topic_shape(props, analysis.source)
 
         prefix = "CTAS" if kind == TABLE else "CSAS"
@@ -284,9 +273,10 @@ class Engine:
             return existing.created_by_query
         return f"{prefix}_{sink_name.upper()}_{self.catalog.next_query_number}"
 
-    def _sink_source(self, stmt, analysis: QueryAnalysis, sql: str) -> DataSource:
-        """The catalog entry of a CSAS sink: topic, formats and features from WITH or the source."""
-        props = Properties(stmt.properties, SINK_PROPERTIES)
+    def _sink_source(self, stmt, props: Properties, analysis: QueryAnalysis | AggregateAnalysis,
+                     sql: str) -> DataSource:
+        """The catalog entry of a CSAS/CTAS sink: topic, formats and features from WITH or the
+        source."""
         src = analysis.source
         schema = analysis.schema
         inherited_key = src.key_format.name
@@ -296,6 +286,11 @@ class Engine:
         key_name, value_name = resolve_format_names(
             props, self.config, inherited_key=inherited_key,
             inherited_value=src.value_format.name)
+        if isinstance(analysis, AggregateAnalysis) and value_name == "DELIMITED" and any(
+                not call.type.is_primitive for call in analysis.aggregates):
+            raise StreamSQLError("One of the functions used in the statement has an intermediate "
+                                 "type that the value format can not handle. Please remove the "
+                                 "function or change the format.", stmt.span)
         key_format, value_format = build_formats(
             props, self.config, schema.columns, key_name=key_name, value_name=value_name,
             inherited_value=src.value_format, inherited_key=src.key_format)
@@ -571,7 +566,8 @@ class Engine:
                                      sink_name=getattr(inner, "name", None))
             sink = None
             if isinstance(inner, (ast.CreateStreamAs, ast.CreateTableAs)):
-                sink = self._sink_source(inner, analysis, format_statement(inner))
+                sink = self._sink_source(inner, Properties(inner.properties, SINK_PROPERTIES),
+                                         analysis, format_statement(inner))
             elif isinstance(inner, ast.InsertInto):
                 sink = self.catalog.source(inner.target)
             plan_text = explain(self._plan(analysis, sink))
@@ -714,22 +710,13 @@ def _check_pull_query(select: ast.Select, stmt: ast.Statement) -> None:
     for clause, exprs in (("SELECT", [i.expr for i in select.items
                                       if isinstance(i, ast.SingleColumn)]),
                           ("WHERE", [select.where] if select.where is not None else [])):
-        banned = sorted({c.name for e in exprs for c in _column_refs(e)
-                         if c.name in ("ROWPARTITION", "ROWOFFSET")})
+        banned = sorted({c.name for e in exprs for c in ast.walk(e)
+                         if isinstance(c, ast.ColumnRef) and c.name in ("ROWPARTITION",
+                                                                        "ROWOFFSET")})
         if banned:
             raise StatementError(f"Pull queries don't support the following columns in "
                                  f"{clause} clauses: {', '.join(f'`{b}`' for b in banned)}",
                                  stmt.span)
-
-
-def _column_refs(expr: ast.Node):
-    if isinstance(expr, ast.ColumnRef):
-        yield expr
-        return
-    for value in vars(expr).values():
-        for child in (value if isinstance(value, tuple) else (value,)):
-            if isinstance(child, ast.Node):
-                yield from _column_refs(child)
 
 
 def _source_names(analysis: QueryAnalysis) -> tuple[str, ...]:

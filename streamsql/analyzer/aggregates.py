@@ -191,13 +191,7 @@ def _literal(expr: ast.Expr):
 
 
 def _function_calls(expr: ast.Node):
-    if isinstance(expr, ast.FunctionCall):
-        yield expr
-    for f in fields(expr):
-        value = getattr(expr, f.name)
-        for child in (value if isinstance(value, tuple) else (value,)):
-            if isinstance(child, ast.Node):
-                yield from _function_calls(child)
+    return (node for node in ast.walk(expr) if isinstance(node, ast.FunctionCall))
 
 
 def is_aggregation(select: ast.Select, registry: FunctionRegistry) -> bool:

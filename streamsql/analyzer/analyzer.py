@@ -219,22 +219,13 @@ def _analyze_join(join: ast.Join, sides, scope: Scope, registry) -> JoinAnalysis
 def _referenced_sides(expr: ast.Expr, scope: Scope) -> set[str]:
     """The aliases of the sides whose columns `expr` names."""
     found: set[str] = set()
-
-    def visit(node):
+    for node in ast.walk(expr):
         if isinstance(node, ast.ColumnRef):
             if node.source is not None and not any(c.source == node.source
                                                    for c in scope.columns):
                 raise StatementError(f"'{node.source}' is not a valid stream/table name or "
                                      "alias.", node.span)
             found.update(c.source for c in scope.find(node.name, node.source))
-            return
-        if isinstance(node, ast.Node):
-            for value in vars(node).values():
-                for child in (value if isinstance(value, tuple) else (value,)):
-                    if isinstance(child, ast.Node):
-                        visit(child)
-
-    visit(expr)
     return found
 
 

@@ -23,14 +23,7 @@ def _split(expr: ast.Expr, op: str) -> list[ast.Expr]:
 
 
 def _columns(expr: ast.Node) -> set[str]:
-    if isinstance(expr, ast.ColumnRef):
-        return {expr.name}
-    found: set[str] = set()
-    for value in vars(expr).values():
-        for child in (value if isinstance(value, tuple) else (value,)):
-            if isinstance(child, ast.Node):
-                found |= _columns(child)
-    return found
+    return {node.name for node in ast.walk(expr) if isinstance(node, ast.ColumnRef)}
 
 
 def _is_resolvable(expr: ast.Expr) -> bool:

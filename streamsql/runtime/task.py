@@ -59,12 +59,10 @@ class RecordDecoder:
 
         # A record without a value passes through a projection as a record without a
         # value, but no predicate can hold for it (as in ksqlDB).
-        keep = [not (self.drop_null_values and r.value is None) for r in records]
-        if self.source.kind == TABLE:
-            # A table row is addressed by its key; a record without one updates nothing.
-            for i, record in enumerate(records):
-                if record.key is None and self.source.schema.key:
-                    keep[i] = False
+        # A table row is addressed by its key: a record without one updates nothing.
+        keyed = self.source.kind == TABLE and bool(self.source.schema.key)
+        keep = [not ((self.drop_null_values and r.value is None) or (keyed and r.key is None))
+                for r in records]
 
         columns: dict[str, pa.Array] = {}
         for column in self.source.schema.columns:

@@ -6,8 +6,6 @@ own topic, group and service id names.
 """
 from __future__ import annotations
 
-import asyncio
-import inspect
 import pathlib
 import socket
 import subprocess
@@ -25,13 +23,6 @@ BROKER_START_ATTEMPTS = 3
 BROKER_READY_SECONDS = 10.0
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem):
-    if inspect.iscoroutinefunction(pyfuncitem.obj):
-        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-        asyncio.run(pyfuncitem.obj(**args))
-        return True
-    return None
 
 
 def _free_port() -> int:

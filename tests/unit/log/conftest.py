@@ -3,20 +3,12 @@ on a fresh event loop (no plugin needed)."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 
 import pytest
 
 from streamsql.log import EmbeddedLog
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem):
-    if inspect.iscoroutinefunction(pyfuncitem.obj):
-        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-        asyncio.run(pyfuncitem.obj(**args))
-        return True
-    return None
 
 
 @pytest.fixture
