@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import struct
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -46,3 +49,18 @@ def partition_for(key: bytes | None, partitions: int) -> int:
     if key is None or partitions == 1:
         return 0
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def partitions_for(keys: pa.Array, partitions: int) -> pa.Array:
+    """partition_for over a binary column: int32 partitions, hashing each distinct key once."""
+    if partitions < 1:
+        raise ValueError(f"a topic has at least one partition, got {partitions}")
+    if partitions == 1 or len(keys) == 0:
+        return pa.array([0] * len(keys), pa.int32())
+    # A batch repeats few distinct keys (those it updates), so murmur2 runs per distinct key.
+    encoded = pc.dictionary_encode(keys)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    placed = pa.array([partition_for(key, partitions) for key in encoded.dictionary.to_pylist()],
+                      pa.int32())
+    return pc.fill_null(pc.take(placed, encoded.indices), 0)

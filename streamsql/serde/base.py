@@ -35,6 +35,23 @@ class Serde(Protocol):
     def encode(self, table: pa.Table) -> list[bytes | None]: ...
 
 
+def decode_array(serde: Serde, payloads: pa.Array) -> Decoded:
+    """serde.decode over a binary Arrow array; formats with a columnar path
+    (decode_array) read the array itself, the others get its values as bytes."""
+    columnar = getattr(serde, "decode_array", None)
+    if columnar is not None:
+        return columnar(payloads)
+    return serde.decode(payloads.to_pylist())
+
+
+def encode_array(serde: Serde, table: pa.Table) -> pa.Array:
+    """serde.encode as a binary Arrow array (null = no bytes); see decode_array."""
+    columnar = getattr(serde, "encode_array", None)
+    if columnar is not None:
+        return columnar(table)
+    return pa.array(serde.encode(table), pa.binary())
+
+
 class CoercionError(ValueError):
     """A value that cannot become the column's type; `path` is ksqlDB's JSON-path-like locator."""
 

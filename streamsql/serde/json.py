@@ -1,20 +1,24 @@
 """The JSON format: record bytes <-> Arrow columns with ksqlDB's coercions and number text.
 
-Decoding parses with orjson (exact decimals where a DECIMAL column needs them) and coerces
-column by column; encoding renders each column's JSON text and joins rows with one vectorized
-Arrow call. No schema registry here (that is JSON_SR).
+Decoding reads a batch of flat objects with Arrow's JSON reader when that gives exactly
+what ksqlDB's rules give (see _ColumnarReader), and otherwise parses with orjson (exact
+decimals where a DECIMAL column needs them) and coerces column by column; encoding renders
+each column's JSON text and joins rows with one vectorized Arrow call. No schema registry
+here (that is JSON_SR).
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Sequence
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
 from streamsql.catalog.schema import Column
 from streamsql.catalog.types import SqlType
@@ -321,6 +325,15 @@ class JsonSerde:
         self._writers = [fragment_writer(c.type) for c in self.columns]
         self._prefixes = [("{" if i == 0 else ",") + orjson.dumps(c.name).decode() + ":"
                           for i, c in enumerate(self.columns)]
+        self._columnar = None if unwrapped else _ColumnarReader.for_columns(self.columns)
+
+    def decode_array(self, payloads: pa.Array) -> Decoded:
+        """decode() over a binary array: one Arrow JSON read for the common batch."""
+        if self._columnar is not None:
+            table = self._columnar.read(payloads)
+            if table is not None:
+                return Decoded(table)
+        return self.decode(payloads.to_pylist())
 
     # ---- decode -------------------------------------------------------------------------
     def decode(self, payloads: Sequence[bytes | None]) -> Decoded:
@@ -383,21 +396,134 @@ class JsonSerde:
 
     # ---- encode -------------------------------------------------------------------------
     def encode(self, table: pa.Table) -> list[bytes | None]:
+        return self.encode_array(table).to_pylist()
+
+    def encode_array(self, table: pa.Table) -> pa.Array:
+        """The records' bytes as a binary array (null: no value)."""
         if not self.columns:
-            return [None] * table.num_rows
+            return pa.nulls(table.num_rows, pa.binary())
         if self.unwrapped:
             column = conformed_column(table, self.columns[0])
             # A null unwrapped value is a null record, as ksqlDB's serializer returns null.
             texts = pc.if_else(pc.is_null(column), pa.scalar(None, pa.string()),
                                self._writers[0](column))
-            return pc.cast(texts, pa.binary()).to_pylist()
+            return pc.cast(texts, pa.binary())
         # Interleave the fixed `{"NAME":` pieces with the column fragments and join each row
         # in one vectorized call.
         pieces: list = []
         for prefix, writer, column in zip(self._prefixes, self._writers, self.columns):
             pieces += [prefix, writer(conformed_column(table, column))]
         rows = pc.binary_join_element_wise(*pieces, "}", "")
-        return pc.cast(rows, pa.binary()).to_pylist()
+        return pc.cast(rows, pa.binary())
+
+
+# Column types Arrow's JSON reader converts exactly as ksqlDB coerces them, as read: any other
+# JSON value (a string for a DOUBLE, 1.5 for a BIGINT, ...) makes the read fail, and the batch
+# takes the per-record path, which coerces or reports it.
+_COLUMNAR_READ_TYPES = {"BOOLEAN": pa.bool_(), "INTEGER": pa.int64(), "BIGINT": pa.int64(),
+                        "DOUBLE": pa.float64(), "STRING": pa.string()}
+# JSON Arrow reads but Jackson does not parse alike: non-standard NaN/Infinity tokens, escapes
+# (surrogates, escaped field names), carriage returns (line breaks for Arrow). Checked on the
+# raw text, strings included, so the check may send a good batch the slow way, never a bad
+# one the fast way.
+_UNLIKE_JACKSON = (b"NaN", b"Infinity", b"\\u", b"\r")
+# An integer zero with a minus sign: Jackson reads 0 (an IntNode), Arrow -0.0 for a DOUBLE.
+# (The pattern starts with its literal so that re scans for "-0" at C speed.)
+_NEGATIVE_INTEGER_ZERO = re.compile(rb"-0(?![.\deE])(?<=[:\[,\s]-0)")
+# One thread: queries run side by side on few cores, and threads cost more than they
+# save on a batch-sized read.
+_READ_OPTIONS = pa_json.ReadOptions(use_threads=False)
+
+
+class _ColumnarReader:
+    """Decodes a batch of JSON objects with one Arrow JSON read, when that read gives exactly
+    what the per-record path would; read() returns None otherwise (the caller falls back).
+
+    The common batch, objects whose fields have plain values of the columns' types, takes
+    this path; anything unusual (nulls, bad JSON, coercions, field names that match a
+    column only in some rows) takes the per-record path, which handles every case.
+    """
+
+    def __init__(self, columns: Sequence[Column]):
+        self.columns = columns
+        self.names = {c.name for c in columns}
+        self.read_types = [_COLUMNAR_READ_TYPES[c.type.kind] for c in columns]
+        self.has_double = any(c.type.kind == "DOUBLE" for c in columns)
+        self._options: dict[tuple[str, ...], pa_json.ParseOptions] = {}
+
+    @classmethod
+    def for_columns(cls, columns: Sequence[Column]) -> "_ColumnarReader | None":
+        if not columns or any(c.type.kind not in _COLUMNAR_READ_TYPES for c in columns):
+            return None
+        return cls(columns)
+
+    def read(self, payloads: pa.Array) -> pa.Table | None:
+        n = len(payloads)
+        if n == 0 or payloads.null_count:
+            return None
+        try:
+            pc.cast(payloads, pa.string())  # Jackson rejects what is not UTF-8; Arrow may not
+        except pa.ArrowInvalid:
+            return None
+        text = _ndjson(payloads)
+        if text.count(b"\n") != n or any(token in text for token in _UNLIKE_JACKSON):
+            return None
+        if self.has_double and _NEGATIVE_INTEGER_ZERO.search(text):
+            return None
+        try:
+            first = orjson.loads(payloads[0].as_py())
+        except orjson.JSONDecodeError:
+            return None
+        if type(first) is not dict:
+            return None
+        # Each column reads the field that matches it in the first record (ksqlDB matches
+        # names exactly, else case-insensitively); a batch whose records disagree on that
+        # is detected below and falls back.
+        fields = tuple(_matching_key(first, c.name) or c.name for c in self.columns)
+        for field, column in zip(fields, self.columns):
+            if field != column.name and b'"' + column.name.encode() + b'"' in text:
+                return None
+        try:
+            table = pa_json.read_json(pa.BufferReader(text), read_options=_READ_OPTIONS,
+                                      parse_options=self._parse_options(fields))
+        except (pa.ArrowInvalid, ValueError):
+            return None
+        if table.num_rows != n:
+            return None
+        for name in table.column_names:
+            if name not in fields and name.upper() in self.names:
+                return None  # another spelling of a column's field: per-record matching
+        arrays = []
+        for field, column in zip(fields, self.columns):
+            values = table.column(field).combine_chunks()
+            if column.type.kind == "INTEGER":
+                low, high = pc.min_max(values).values()
+                if low.is_valid and (low.as_py() < INT_MIN or high.as_py() > INT_MAX):
+                    return None  # Java narrows out-of-range ints: the per-record path does too
+                values = values.cast(pa.int32())
+            arrays.append(values)
+        return pa.table(arrays, names=[c.name for c in self.columns])
+
+    def _parse_options(self, fields: tuple[str, ...]) -> pa_json.ParseOptions:
+        options = self._options.get(fields)
+        if options is None:
+            schema = pa.schema(list(zip(fields, self.read_types)))
+            options = self._options[fields] = pa_json.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="infer")
+        return options
+
+
+def _ndjson(payloads: pa.Array) -> bytes:
+    """The payloads as newline-delimited text (each followed by a newline)."""
+    lines = pc.binary_join_element_wise(payloads, _NO_TEXT, _LINE_END)
+    _, offsets, data = lines.buffers()
+    bounds = pa.Array.from_buffers(pa.int32(), len(lines) + 1, [None, offsets],
+                                   offset=lines.offset)
+    return data[bounds[0].as_py():bounds[len(lines)].as_py()].to_pybytes()
+
+
+# Typed scalars: an untyped one makes pyarrow infer its type, which tries an import each time.
+_NO_TEXT, _LINE_END = pa.scalar(b"", pa.binary()), pa.scalar(b"\n", pa.binary())
 
 
 def _parse_each(payloads, parse, errors: dict[int, str]) -> list:
@@ -454,8 +580,7 @@ def fragment_writer(sql_type: SqlType) -> Callable[[pa.ChunkedArray], pa.Array]:
     if kind == "STRING":
         return _write_strings
     if kind == "DOUBLE":
-        return lambda column: _strings([_NULL if v is None else _double_json(v)
-                                        for v in column.to_pylist()])
+        return _write_doubles
     if kind == "DECIMAL":
         scale = sql_type.scale
         return lambda column: _strings([_NULL if v is None else decimal_text(v, scale)
@@ -463,6 +588,32 @@ def fragment_writer(sql_type: SqlType) -> Callable[[pa.ChunkedArray], pa.Array]:
     to_jsonable = jsonable_converter(sql_type)
     return lambda column: _strings([_NULL if v is None else orjson.dumps(to_jsonable(v)).decode()
                                     for v in plain_values(column, sql_type)])
+
+
+# Java's Double.toString writes [1e-3, 1e7) in fixed notation. (Typed scalars: see _ndjson.)
+_ZERO, _FIXED_LOW, _FIXED_HIGH = (pa.scalar(v, pa.float64()) for v in (0.0, 1e-3, 1e7))
+_POINT_ZERO, _EMPTY_TEXT = pa.scalar(".0", pa.string()), pa.scalar("", pa.string())
+
+
+def _write_doubles(column: pa.ChunkedArray) -> pa.Array:
+    """Java's Double.toString text per value.
+
+    Inside Java's fixed-notation range (and for zeros) Arrow's shortest round-trip text is
+    Java's once a missing ".0" is added; the other values go through java_double_text.
+    """
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    magnitude = pc.abs(column)
+    fixed = pc.fill_null(pc.or_(pc.equal(magnitude, _ZERO), pc.and_(
+        pc.greater_equal(magnitude, _FIXED_LOW), pc.less(magnitude, _FIXED_HIGH))), False)
+    texts = pc.cast(column, pa.string())
+    texts = pc.if_else(pc.match_substring(texts, "."), texts,
+                       pc.binary_join_element_wise(texts, _POINT_ZERO, _EMPTY_TEXT))
+    others = pc.and_(pc.invert(fixed), pc.is_valid(column))
+    if pc.any(others).as_py():
+        exact = [_double_json(v) if other else None
+                 for v, other in zip(column.to_pylist(), others.to_pylist())]
+        texts = pc.if_else(others, _strings(exact), texts)
+    return pc.fill_null(texts, _NULL)
 
 
 def _write_strings(column: pa.ChunkedArray) -> pa.Array:

@@ -9,6 +9,7 @@ import struct
 from typing import Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from streamsql.catalog.schema import Column
 from streamsql.serde.base import Decoded, conformed_column, empty_table, to_arrow_array
@@ -42,6 +43,23 @@ class KafkaSerde:
             values = [None if p is None else bytes(p) for p in payloads]
         array = to_arrow_array(values, self.column.type)
         return Decoded(pa.table([array], names=[self.column.name]), errors)
+
+    def decode_array(self, payloads: pa.Array) -> Decoded:
+        """decode() over a binary array; a STRING column of valid UTF-8 is one cast."""
+        if self.column is not None and self.column.type.kind == "STRING":
+            try:
+                strings = pc.cast(payloads, pa.string())
+            except pa.ArrowInvalid:
+                pass  # malformed UTF-8: decode() replaces it as Java does
+            else:
+                return Decoded(pa.table([strings], names=[self.column.name]))
+        return self.decode(payloads.to_pylist())
+
+    def encode_array(self, table: pa.Table) -> pa.Array:
+        """encode() as a binary array; STRING and BYTES columns are one cast."""
+        if self.column is not None and self.column.type.kind in ("STRING", "BYTES"):
+            return pc.cast(conformed_column(table, self.column), pa.binary())
+        return pa.array(self.encode(table), pa.binary())
 
     def encode(self, table: pa.Table) -> list[bytes | None]:
         if self.column is None:

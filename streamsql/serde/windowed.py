@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streamsql.catalog.schema import WINDOWEND, WINDOWSTART, WindowInfo
-from streamsql.serde.base import Decoded, Serde
+from streamsql.serde.base import Decoded, Serde, encode_array
 
 _LONG = struct.Struct(">q")
 _TWO_LONGS = struct.Struct(">qq")
@@ -52,11 +52,22 @@ class WindowedKeySerde:
         return Decoded(decoded.table, errors, pa.array(starts, pa.int64()),
                        pa.array(ends, pa.int64()))
 
+    def encode_array(self, table: pa.Table) -> pa.Array:
+        """encode() as a binary array: the window suffixes are packed for the whole batch."""
+        if self.window.is_session:
+            return pa.array(self.encode(table), pa.binary())
+        _check_bounds(table)
+        starts = pc.cast(table.column(WINDOWSTART), pa.int64()).to_pylist()
+        n = len(starts)
+        suffixes = pa.Array.from_buffers(pa.binary(_LONG.size), n, [
+            None, pa.py_buffer(struct.pack(f">{n}q", *starts))]).cast(pa.binary())
+        keys = encode_array(self.inner, table.drop_columns([WINDOWSTART, WINDOWEND]))
+        keys = pc.fill_null(keys, b"")
+        return pc.binary_join_element_wise(keys, suffixes, b"")
+
     def encode(self, table: pa.Table) -> list[bytes | None]:
         """table holds the key columns plus int64 WINDOWSTART and WINDOWEND."""
-        missing = {WINDOWSTART, WINDOWEND} - set(table.column_names)
-        if missing:
-            raise ValueError(f"a windowed key needs its window bounds; missing {sorted(missing)}")
+        _check_bounds(table)
         starts = pc.cast(table.column(WINDOWSTART), pa.int64()).to_pylist()
         ends = pc.cast(table.column(WINDOWEND), pa.int64()).to_pylist()
         inner_table = table.drop_columns([WINDOWSTART, WINDOWEND])
@@ -65,3 +76,9 @@ class WindowedKeySerde:
             return [(key or b"") + _TWO_LONGS.pack(end, start)
                     for key, start, end in zip(keys, starts, ends)]
         return [(key or b"") + _LONG.pack(start) for key, start in zip(keys, starts)]
+
+
+def _check_bounds(table: pa.Table) -> None:
+    missing = {WINDOWSTART, WINDOWEND} - set(table.column_names)
+    if missing:
+        raise ValueError(f"a windowed key needs its window bounds; missing {sorted(missing)}")

@@ -1,7 +1,9 @@
 """The on-disk record batch: encode a list of records into one bytes object and back.
 
 Pure codec: no files, no offsets policy. The byte layout is documented in
-docs/design/embedded-log.md; change it only together with FORMAT_VERSION.
+docs/design/embedded-log.md; change it only together with FORMAT_VERSION. Its key and
+value sections (end positions, then the bytes) are Arrow's binary layout, so the
+columnar codec (encode_columns, decode_columns) moves whole buffers, not records.
 """
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ from itertools import accumulate, compress, repeat
 from operator import add
 from typing import Sequence
 
-from streamsql.log.backend import Record
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from streamsql.log.backend import Headers, Record, RecordBatch
 
 MAGIC = b"SB"
 FORMAT_VERSION = 1
@@ -88,7 +93,7 @@ def encode_batch(records: Sequence[Record], base_offset: int) -> bytes:
     parts.append(b"".join(values))
     if any(r.headers for r in records):
         flags |= HAS_HEADERS
-        parts.append(_encode_headers(records))
+        parts.append(_encode_headers([r.headers for r in records]))
     payload = b"".join(parts)
     header_prefix = HEADER.pack(MAGIC, FORMAT_VERSION, flags, base_offset, count,
                                 len(payload), max(timestamps), 0)[:_CRC_START]
@@ -96,17 +101,75 @@ def encode_batch(records: Sequence[Record], base_offset: int) -> bytes:
     return b"".join((header_prefix, struct.pack("<I", crc), payload))
 
 
-def _encode_headers(records: Sequence[Record]) -> bytes:
+def _encode_headers(headers: Sequence[Headers]) -> bytes:
     out = bytearray()
-    for record in records:
-        out += struct.pack("<H", len(record.headers))
-        for name, value in record.headers:
+    for record_headers in headers:
+        out += struct.pack("<H", len(record_headers))
+        for name, value in record_headers:
             name_bytes = name.encode("utf-8")
             out += _HEADER_ENTRY.pack(len(name_bytes), -1 if value is None else len(value))
             out += name_bytes
             if value is not None:
                 out += value
     return bytes(out)
+
+
+def encode_columns(batch: RecordBatch, base_offset: int) -> bytes:
+    """encode_batch for a RecordBatch: the same bytes, built from its column buffers."""
+    count = len(batch)
+    if count == 0:
+        raise ValueError("a record batch needs at least one record")
+    timestamps = batch.timestamps.cast(pa.int64())
+    flags = 0
+    keys, key_ends, key_nulls = _binary_section(batch.keys)
+    values, value_ends, value_nulls = _binary_section(batch.values)
+    parts: list = [_int64_bytes(timestamps), key_ends, value_ends]
+    if key_nulls is not None:
+        flags |= NULL_KEYS
+        parts.append(key_nulls)
+    if value_nulls is not None:
+        flags |= NULL_VALUES
+        parts.append(value_nulls)
+    parts += [keys, values]
+    if batch.headers is not None and any(batch.headers):
+        flags |= HAS_HEADERS
+        parts.append(_encode_headers(batch.headers))
+    payload = b"".join(parts)
+    header_prefix = HEADER.pack(MAGIC, FORMAT_VERSION, flags, base_offset, count,
+                                len(payload), pc.max(timestamps).as_py(), 0)[:_CRC_START]
+    crc = zlib.crc32(payload, zlib.crc32(header_prefix))
+    return b"".join((header_prefix, struct.pack("<I", crc), payload))
+
+
+def _int64_bytes(array: pa.Array) -> bytes:
+    if array.null_count:
+        array = pc.fill_null(array, 0)
+    return array.buffers()[1][array.offset * 8:(array.offset + len(array)) * 8].to_pybytes()
+
+
+def _binary_section(array: pa.Array) -> tuple[bytes, bytes, bytes | None]:
+    """(concatenated bytes, uint32 end positions, null map or None) of a binary column."""
+    if array.null_count:
+        nulls = pc.cast(pc.is_null(array), pa.uint8())
+        array = pc.fill_null(array, b"")
+        null_map = _uint8_bytes(nulls)
+    else:
+        null_map = None
+    array = array.cast(pa.binary())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    _, offsets_buffer, data = array.buffers()
+    offsets = pa.Array.from_buffers(pa.int32(), len(array) + 1, [None, offsets_buffer],
+                                    offset=array.offset)
+    first = offsets[0].as_py()
+    ends = pc.cast(pc.subtract(offsets.slice(1), first), pa.uint32())
+    last = first if len(array) == 0 else offsets[len(array)].as_py()
+    content = b"" if data is None else data[first:last].to_pybytes()
+    return content, ends.buffers()[1][:4 * len(array)].to_pybytes(), null_map
+
+
+def _uint8_bytes(array: pa.Array) -> bytes:
+    return array.buffers()[1][array.offset:array.offset + len(array)].to_pybytes()
 
 
 def read_header(buf: bytes | memoryview, pos: int) -> BatchHeader:
@@ -156,6 +219,49 @@ def decode_batch(buf: bytes, pos: int, header: BatchHeader, partition: int) -> l
     headers = _decode_headers(buf, p, n) if header.flags & HAS_HEADERS else repeat(_NO_HEADERS, n)
     return _make_records(keys, values, timestamps, headers, partition,
                          range(header.base_offset, header.base_offset + n))
+
+
+def decode_columns(buf: bytes, pos: int, header: BatchHeader, partition: int) -> RecordBatch:
+    """decode_batch as Arrow columns: whole sections become buffers, no per-record objects."""
+    n = header.count
+    p = pos + HEADER_SIZE
+    # bytes slices copy each section into a fresh, aligned buffer that Arrow can own
+    timestamps = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(buf[p:p + 8 * n])])
+    p += 8 * n
+    key_ends = pa.py_buffer(buf[p:p + 4 * n])
+    p += 4 * n
+    value_ends = pa.py_buffer(buf[p:p + 4 * n])
+    p += 4 * n
+    key_nulls = value_nulls = None
+    if header.flags & NULL_KEYS:
+        key_nulls = buf[p:p + n]
+        p += n
+    if header.flags & NULL_VALUES:
+        value_nulls = buf[p:p + n]
+        p += n
+    keys, p = _binary_column(buf, p, key_ends, key_nulls, n)
+    values, p = _binary_column(buf, p, value_ends, value_nulls, n)
+    headers = _decode_headers(buf, p, n) if header.flags & HAS_HEADERS else None
+    return RecordBatch(keys, values, timestamps, pa.array([partition] * n, pa.int32()),
+                       pa.array(range(header.base_offset, header.base_offset + n), pa.int64()),
+                       headers)
+
+
+_ZERO_OFFSET = pa.array([0], pa.int32())
+
+
+def _binary_column(buf: bytes, start: int, ends: pa.Buffer, nulls: bytes | None,
+                   n: int) -> tuple[pa.Array, int]:
+    """One key or value section as a binary array (end positions become Arrow offsets)."""
+    ends_array = pa.Array.from_buffers(pa.uint32(), n, [None, ends]).cast(pa.int32())
+    length = ends_array[n - 1].as_py()
+    offsets = pa.concat_arrays([_ZERO_OFFSET, ends_array]).buffers()[1]
+    validity = None
+    if nulls is not None:
+        mask = pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(nulls)])
+        validity = pc.equal(mask, 0).buffers()[1]
+    data = pa.py_buffer(buf[start:start + length])
+    return pa.Array.from_buffers(pa.binary(), n, [validity, offsets, data]), start + length
 
 
 def _slices(buf: bytes, start: int, ends: Sequence[int], nulls: bytes | None) -> tuple[list, int]:

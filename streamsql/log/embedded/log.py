@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import pyarrow.compute as pc
+
 from streamsql.errors import LogError
-from streamsql.log.backend import Record, TopicInfo
+from streamsql.log.backend import Record, RecordBatch, TopicInfo
 from streamsql.log.embedded.files import fsync_directory
 from streamsql.log.embedded.groups import GroupOffsets
 from streamsql.log.embedded.lock import DirectoryLock
@@ -29,6 +32,7 @@ from streamsql.log.embedded.topics import (
     check_topic_name, read_metadata, retention_of, write_metadata)
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+_SYNC_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="streamsql-fsync")
 
 
 @dataclass
@@ -215,9 +219,7 @@ class EmbeddedLog:
             offsets = list(range(base, base + len(records)))
         else:
             offsets = self._append_spread(target, records)
-        for p in partition_ids:
-            target.partitions[p].sync()
-            self._wake(topic, p)
+        self._sync_and_wake(topic, target, partition_ids)
         return offsets
 
     @staticmethod
@@ -241,22 +243,72 @@ class EmbeddedLog:
         """
         if max_records < 1:
             raise ValueError(f"max_records must be positive, got {max_records}")
-        records = self._partition(self._topic(topic), partition).read(offset, max_records)
+        log = self._partition(self._topic(topic), partition)
+        records = log.read(offset, max_records)
         if records or timeout_ms <= 0:
             return records
+        await self._wait_for_append(topic, partition, offset, timeout_ms)
+        return log.read(offset, max_records)
+
+    async def fetch_batch(self, topic: str, partition: int, offset: int,
+                          max_records: int = 10_000, timeout_ms: int = 0) -> RecordBatch | None:
+        """fetch() as Arrow columns (see backend.fetch_batch); None when nothing was read."""
+        if max_records < 1:
+            raise ValueError(f"max_records must be positive, got {max_records}")
+        log = self._partition(self._topic(topic), partition)
+        batch = log.read_batch(offset, max_records)
+        if batch is None and timeout_ms > 0:
+            await self._wait_for_append(topic, partition, offset, timeout_ms)
+            batch = log.read_batch(offset, max_records)
+        return batch
+
+    async def _wait_for_append(self, topic: str, partition: int, offset: int,
+                               timeout_ms: int) -> None:
+        """Wait until the partition's end passes `offset`, or timeout_ms has gone by."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_ms / 1000
-        while not records:
+        # (the topic is looked up on each wake: a deleted topic ends the wait with an error)
+        while self._partition(self._topic(topic), partition).end_offset <= offset:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                break
+                return
             appended = self._appended.get((topic, partition))
             # (a future left by a fetch on an earlier event loop cannot be awaited here)
             if appended is None or appended.done() or appended.get_loop() is not loop:
                 appended = self._appended[(topic, partition)] = loop.create_future()
             await asyncio.wait([appended], timeout=remaining)
-            records = self._partition(self._topic(topic), partition).read(offset, max_records)
-        return records
+
+    async def produce_batch(self, topic: str, batch: RecordBatch) -> None:
+        """produce() for a RecordBatch (see backend.produce_batch); durable on return."""
+        target = self._topic(topic)
+        if len(batch) == 0:
+            return
+        low, high = pc.min_max(batch.partitions).values()
+        partition_ids = [low.as_py()] if low == high else \
+            pc.unique(batch.partitions).to_pylist()
+        for p in partition_ids:
+            self._partition(target, p)
+        for p in partition_ids:
+            part = batch if len(partition_ids) == 1 else \
+                batch.filter(pc.equal(batch.partitions, p))
+            target.partitions[p].append_batch(part)
+        self._sync_and_wake(topic, target, partition_ids)
+
+    def _sync_and_wake(self, topic: str, target: _Topic, partition_ids) -> None:
+        """Make the partitions just written durable, then wake their waiting fetches.
+
+        Several partitions are synced side by side in threads (fsync releases the GIL), so
+        a produce to N partitions waits about one fsync, not N. The event loop is blocked
+        meanwhile, as with one inline fsync: no other coroutine can touch the log.
+        """
+        partitions = [target.partitions[p] for p in partition_ids]
+        if len(partitions) == 1 or self.fsync != "batch":
+            for partition in partitions:
+                partition.sync()
+        else:
+            list(_SYNC_POOL.map(PartitionLog.sync, partitions))
+        for p in partition_ids:
+            self._wake(topic, p)
 
     async def start_offset(self, topic: str, partition: int) -> int:
         """First offset still in the log (after retention)."""

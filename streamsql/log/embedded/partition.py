@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Sequence
 
 from streamsql.errors import LogError
-from streamsql.log.backend import Record
-from streamsql.log.embedded.batch import encode_batch, read_header
+from streamsql.log.backend import Record, RecordBatch
+from streamsql.log.embedded.batch import encode_batch, encode_columns, read_header
 from streamsql.log.embedded.files import fsync_directory
 from streamsql.log.embedded.segment import LOG_SUFFIX, Segment
 
@@ -110,13 +110,22 @@ class PartitionLog:
         policy 'always' here; under 'batch' the caller calls sync() once per produce."""
         first = self.end_offset
         for start in range(0, len(records), MAX_BATCH_RECORDS):
-            data = encode_batch(records[start:start + MAX_BATCH_RECORDS], self.end_offset)
-            active = self._segments[-1]
-            if not active.is_empty and active.size + len(data) > self.segment_bytes:
-                active = self._roll()
-            active.append(data, read_header(data, 0), sync=self.fsync == "always")
-            self._unsynced = self.fsync == "batch"
+            self._append_encoded(encode_batch(records[start:start + MAX_BATCH_RECORDS],
+                                              self.end_offset))
         return first
+
+    def _append_encoded(self, data: bytes) -> None:
+        active = self._segments[-1]
+        if not active.is_empty and active.size + len(data) > self.segment_bytes:
+            active = self._roll()
+        active.append(data, read_header(data, 0), sync=self.fsync == "always")
+        self._unsynced = self.fsync == "batch"
+
+    def append_batch(self, batch: RecordBatch) -> None:
+        """append() for a RecordBatch (its partitions column is not consulted)."""
+        for start in range(0, len(batch), MAX_BATCH_RECORDS):
+            data = encode_columns(batch.slice(start, MAX_BATCH_RECORDS), self.end_offset)
+            self._append_encoded(data)
 
     def sync(self) -> None:
         """Flush what append() wrote since the last sync (the 'batch' fsync policy)."""
@@ -139,6 +148,22 @@ class PartitionLog:
                         offset = out[-1].offset + 1
                 i += 1
         return out
+
+    def read_batch(self, offset: int, max_records: int) -> RecordBatch | None:
+        """read() as one column batch; None when there is nothing at `offset`."""
+        offset = max(offset, self.start_offset)
+        pieces: list[RecordBatch] = []
+        wanted = max_records
+        i = bisect_right(self._base_offsets, offset) - 1
+        while i < len(self._segments) and wanted > 0:
+            segment = self._segments[i]
+            if offset < segment.next_offset:
+                for piece in segment.read_batches(offset, wanted, self.partition):
+                    pieces.append(piece)
+                    wanted -= len(piece)
+                    offset = piece.next_offset
+            i += 1
+        return RecordBatch.concat(pieces) if pieces else None
 
     def _roll(self) -> Segment:
         durable = self.fsync != "never"

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Iterator
 
 from streamsql.errors import LogError
-from streamsql.log.backend import Record
+from streamsql.log.backend import Record, RecordBatch
 from streamsql.log.embedded.batch import (
-    HEADER_SIZE, MAGIC, BatchHeader, CorruptBatchError, check_batch, decode_batch, read_header)
+    HEADER_SIZE, MAGIC, BatchHeader, CorruptBatchError, check_batch, decode_batch, decode_columns,
+    read_header)
 from streamsql.log.embedded.files import write_all, write_atomically
 
 LOG_SUFFIX = ".log"
@@ -263,6 +264,29 @@ class Segment:
                 skip = max(0, offset - header.base_offset)
                 out.extend(records[skip:skip + max_records - len(out)])
                 if len(out) >= max_records:
+                    break
+        except CorruptBatchError as error:
+            raise self._corruption(error) from None
+        return out
+
+    def read_batches(self, offset: int, max_records: int, partition: int) -> list[RecordBatch]:
+        """read() as column batches: up to max_records records from `offset`."""
+        out: list[RecordBatch] = []
+        wanted = max_records
+        if self.is_empty:
+            return out
+        start_offset, start = self._index.entry_for(offset)
+        try:
+            for buf, rel, _, header in self._scan(start, self.size, start_offset):
+                if header.next_offset <= offset:
+                    continue
+                skip = max(0, offset - header.base_offset)
+                batch = decode_columns(buf, rel, header, partition)
+                if skip or header.count - skip > wanted:
+                    batch = batch.slice(skip, wanted)
+                out.append(batch)
+                wanted -= len(batch)
+                if wanted <= 0:
                     break
         except CorruptBatchError as error:
             raise self._corruption(error) from None
