@@ -5,8 +5,11 @@ Values are kept as strings (as users SET them); typed getters parse them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
+
+from streamsql.errors import ConfigError
 
 DEFAULTS: dict[str, str] = {
     "auto.offset.reset": "latest",
@@ -76,3 +79,31 @@ class Config:
     @property
     def cache_enabled(self) -> bool:
         return (self.get_int("cache.max.bytes.buffering", 0) or 0) > 0
+
+
+def read_properties_file(path: str | Path) -> dict[str, str]:
+    """A ksqlDB-style (Java) properties file: `name=value` or `name: value` lines, `#` and
+    `!` comments, a trailing backslash continuing a line.
+
+    Raises:
+        ConfigError: the file cannot be read or a line has no value.
+    """
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read the config file '{path}': {error.strerror}") from None
+    properties: dict[str, str] = {}
+    pending = ""
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = pending + raw.strip()
+        if line.endswith("\\"):
+            pending = line[:-1]
+            continue
+        pending = ""
+        if not line or line[0] in "#!":
+            continue
+        cut = min((i for i in (line.find("="), line.find(":")) if i > 0), default=-1)
+        if cut < 0:
+            raise ConfigError(f"{path}:{number}: expected NAME=VALUE, got '{line}'")
+        properties[line[:cut].strip()] = line[cut + 1:].strip()
+    return properties

@@ -5,6 +5,9 @@ import inspect
 
 import pytest
 
+# The session's Kafka-protocol broker, shared by tests/kafka and tests/e2e.
+pytest_plugins = ["kafka_broker"]
+
 
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False,

@@ -1,27 +1,34 @@
 """KafkaLog: the LogBackend over a Kafka-protocol cluster, through aiokafka.
 
 The only module that imports aiokafka. It owns one producer, one group-less consumer
-for fetches and one admin client, and turns Kafka errors into LogError. Consumer groups
-serve here only as offset stores; splitting partitions between processes is the
+for fetches and one admin client, and turns Kafka errors into LogError. For scale-out,
+GroupMember joins a query's consumer group and gets its share of the partitions (with
+transactional producers under exactly-once); deciding what to run on them is the
 runtime's job, not this module's.
 """
 from __future__ import annotations
 
 import asyncio
-from typing import Sequence
+import contextlib
+import re
+from typing import Awaitable, Callable, Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+import pyarrow as pa
+from aiokafka import (AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener,
+                      TopicPartition)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.client import ConnectionGroup, CoordinationType
-from aiokafka.errors import KafkaError, OffsetOutOfRangeError, for_code
+from aiokafka.errors import (CommitFailedError, IllegalStateError, KafkaError,
+                             OffsetOutOfRangeError, for_code)
 from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.commit import OffsetCommitRequest, OffsetFetchRequest
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.protocol.metadata import MetadataRequest
+from aiokafka.structs import OffsetAndMetadata
 
 from streamsql.errors import LogError
-from streamsql.log.backend import Record, TopicInfo
+from streamsql.log.backend import Record, RecordBatch, TopicInfo
 
 # Security and connection settings handed unchanged to every aiokafka client.
 CONNECTION_OPTIONS = frozenset({
@@ -32,6 +39,69 @@ CONNECTION_OPTIONS = frozenset({
 })
 # Convenience for users without an SSLContext at hand: files that build one.
 SSL_FILE_OPTIONS = frozenset({"ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password"})
+
+# Kafka client property names (as in a ksqlDB server's properties file, librdkafka's
+# where Java's has no PEM form) -> KafkaLog options.
+CLIENT_PROPERTIES = {
+    "client.id": "client_id",
+    "security.protocol": "security_protocol",
+    "sasl.mechanism": "sasl_mechanism",
+    "sasl.username": "sasl_plain_username",
+    "sasl.password": "sasl_plain_password",
+    "sasl.kerberos.service.name": "sasl_kerberos_service_name",
+    "ssl.ca.location": "ssl_cafile",
+    "ssl.truststore.location": "ssl_cafile",  # with ssl.truststore.type=PEM
+    "ssl.certificate.location": "ssl_certfile",
+    "ssl.key.location": "ssl_keyfile",
+    "ssl.key.password": "ssl_password",
+}
+# Understood, and consumed while reading the others.
+_CLIENT_PROPERTY_SETTINGS = frozenset({"sasl.jaas.config", "ssl.truststore.type"})
+_JAAS_OPTION = re.compile(r'(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"')
+
+
+def is_client_property(name: str) -> bool:
+    """Whether a property configures the Kafka clients (connection, security), not the engine."""
+    return name == "bootstrap.servers" or name in CLIENT_PROPERTIES or \
+        name.startswith(("security.", "sasl.", "ssl."))
+
+
+def client_options(properties: dict[str, str]) -> dict[str, str]:
+    """KafkaLog options from Kafka client properties (security.protocol, sasl.*, ssl.*,
+    client.id); other properties are ignored.
+
+    Raises:
+        LogError: a client property that cannot be honoured (e.g. a JKS truststore).
+    """
+    options: dict[str, str] = {}
+    for name, value in properties.items():
+        if not is_client_property(name) or name == "bootstrap.servers" or \
+                name in _CLIENT_PROPERTY_SETTINGS:
+            continue
+        option = CLIENT_PROPERTIES.get(name)
+        if option is None:
+            raise LogError(f"the Kafka client property '{name}' is not supported",
+                           hint="supported: " + ", ".join(sorted(
+                               {*CLIENT_PROPERTIES, *_CLIENT_PROPERTY_SETTINGS})))
+        options[option] = value
+    if properties.get("ssl.truststore.location") and \
+            properties.get("ssl.truststore.type", "JKS").upper() != "PEM":
+        raise LogError("ssl.truststore.location must name a PEM file: Python's TLS cannot "
+                       "read JKS or PKCS12 stores",
+                       hint="set ssl.truststore.type=PEM (or use ssl.ca.location) with the CA "
+                            "certificates in PEM form")
+    jaas = properties.get("sasl.jaas.config")
+    if jaas:
+        # PlainLoginModule / ScramLoginModule required username="..." password="...";
+        found = {key: re.sub(r"\\(.)", r"\1", value) for key, value in _JAAS_OPTION.findall(jaas)}
+        if "username" not in found or "password" not in found:
+            raise LogError("sasl.jaas.config names no username and password",
+                           hint='write ...LoginModule required username="USER" '
+                                'password="SECRET";')
+        options.setdefault("sasl_plain_username", found["username"])
+        options.setdefault("sasl_plain_password", found["password"])
+    return options
+
 
 # How long the fetch consumer's background fetch waits at the log end for new records.
 # A seek to another offset waits for the fetch in flight (the broker answers requests on
@@ -82,7 +152,8 @@ class KafkaLog:
             raise LogError("no Kafka bootstrap servers given", hint="write HOST:PORT[,HOST:PORT...]")
         ssl_files = {k.removeprefix("ssl_"): connection.pop(k) for k in SSL_FILE_OPTIONS
                      if k in connection}
-        if ssl_files:
+        if ssl_files or connection.get("security_protocol") in ("SSL", "SASL_SSL"):
+            # Without files, TLS trusts the system's certificate authorities.
             connection.setdefault("ssl_context", create_ssl_context(**ssl_files))
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id
@@ -295,19 +366,25 @@ class KafkaLog:
         producer = self._started(self._producer)
         if not records:
             return []
+        self._followed_topics.add(topic)
+        offsets = await self._produce_with(producer, topic, records)
+        for record, offset in zip(records, offsets):
+            tp = TopicPartition(topic, record.partition)
+            self._ends[tp] = max(self._ends.get(tp, 0), offset + 1)
+        return offsets
+
+    async def _produce_with(self, producer: AIOKafkaProducer, topic: str,
+                            records: Sequence[Record]) -> list[int]:
+        """Send records through `producer`, one batch per partition; return their offsets."""
         positions: dict[int, list[int]] = {}
         for i, record in enumerate(records):
             positions.setdefault(record.partition, []).append(i)
         for partition in positions:
             await self._check_partition(topic, partition)
-        self._followed_topics.add(topic)
         offsets = [0] * len(records)
         await self._call(f"produce to topic '{topic}'", asyncio.gather(*(
             self._produce_partition(producer, topic, partition, records, indexes, offsets)
             for partition, indexes in positions.items())))
-        for partition, indexes in positions.items():
-            tp = TopicPartition(topic, partition)
-            self._ends[tp] = max(self._ends.get(tp, 0), offsets[indexes[-1]] + 1)
         return offsets
 
     @staticmethod
@@ -349,9 +426,13 @@ class KafkaLog:
         async with lock:  # one position per partition in the shared consumer
             self._position(tp, offset)
             known_end = await self._known_end(tp)
-            wait_ms = timeout_ms if offset >= known_end else max(timeout_ms, self.request_timeout_ms)
             try:
-                fetched = await consumer.getmany(tp, timeout_ms=wait_ms, max_records=max_records)
+                if offset >= known_end:
+                    fetched = await consumer.getmany(tp, timeout_ms=timeout_ms,
+                                                     max_records=max_records)
+                else:
+                    fetched = await self._fetch_below(tp, known_end, max(
+                        timeout_ms, self.request_timeout_ms), max_records)
             except OffsetOutOfRangeError:
                 start = await self.start_offset(topic, partition)
                 if offset >= start:
@@ -367,6 +448,23 @@ class KafkaLog:
                 self._continues_at[tp] = consumed[-1].offset + 1
             return [Record(r.key, r.value, r.timestamp, tuple(r.headers), partition, r.offset)
                     for r in consumed]
+
+    async def _fetch_below(self, tp: TopicPartition, known_end: int, wait_ms: int,
+                           max_records: int) -> dict:
+        """Fetch records known to be in the log before known_end, waiting up to wait_ms.
+
+        The wait ends early when the consumer moves past known_end with nothing to return:
+        the offsets held only transaction markers, which take offsets but are no records.
+        """
+        consumer = self._consumer
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_ms / 1000
+        while True:
+            fetched = await consumer.getmany(tp, timeout_ms=FETCH_LONG_POLL_MS,
+                                             max_records=max_records)
+            if fetched.get(tp) or loop.time() >= deadline or \
+                    await consumer.position(tp) >= known_end:
+                return fetched
 
     def _position(self, tp: TopicPartition, offset: int) -> None:
         """Point the fetch consumer at `offset` of tp, keeping what it prefetched if it is
@@ -543,3 +641,300 @@ class KafkaLog:
         except KafkaError as error:
             raise LogError(f"cannot {action} on Kafka at {self.bootstrap_servers}: "
                            f"{error}") from error
+
+    # -- scale-out --------------------------------------------------------------------------
+
+    def join_group(self, group: str, topics: Sequence[str], *, auto_offset_reset: str = "latest",
+                   start_offsets: StartOffsets | None = None,
+                   session_timeout_ms: int = 10_000, heartbeat_interval_ms: int = 3_000,
+                   transactional: bool = False,
+                   transaction_timeout_ms: int = 10_000) -> "GroupMember":
+        """This process's membership of `group` over `topics` (not yet started).
+
+        Processes that join the same group split the topics' partitions between them;
+        see GroupMember.
+        """
+        return GroupMember(self, group, list(topics), auto_offset_reset=auto_offset_reset,
+                           start_offsets=start_offsets, session_timeout_ms=session_timeout_ms,
+                           heartbeat_interval_ms=heartbeat_interval_ms,
+                           transactional=transactional,
+                           transaction_timeout_ms=transaction_timeout_ms)
+
+
+# Where a member starts reading the partitions it is given: called with each one's
+# committed offset in the group (None: none yet), it returns explicit next offsets (e.g.
+# kept with a query's state) for some of them; the others start at the committed offset.
+StartOffsets = Callable[[dict[tuple[str, int], int | None]],
+                        Awaitable[dict[tuple[str, int], int]]]
+
+# Bound on one transactional call: a fenced producer can retry a commit forever on some
+# brokers (Tansu), so a hang must become an error instead.
+TRANSACTION_CALL_TIMEOUT_S = 30.0
+
+
+class GroupMember:
+    """One process's share of a consumer group: the partitions Kafka's group protocol gives
+    it, the fetches from them, and the commit of each batch.
+
+    A batch runs inside `batch(topic, partition)`. A rebalance takes partitions away only
+    between batches: the revocation waits until the batch in flight has produced its
+    outputs and committed its offsets, so the partition's next owner starts exactly where
+    this member's last commit left it (at-least-once; exactly-once with transactions).
+
+    With `transactional`, each owned input partition has its own transactional producer,
+    whose transactional id names the group and the partition. A new owner's producer
+    therefore fences the previous owner's and aborts its open transaction (a process that
+    died mid-batch leaves one), and a batch's outputs and input offsets commit together
+    (send_offsets_to_transaction). Fetches then read committed records only.
+    """
+
+    def __init__(self, log: KafkaLog, group: str, topics: list[str], *, auto_offset_reset: str,
+                 start_offsets: StartOffsets | None, session_timeout_ms: int,
+                 heartbeat_interval_ms: int, transactional: bool, transaction_timeout_ms: int):
+        if auto_offset_reset not in ("earliest", "latest"):
+            raise LogError(f"auto.offset.reset must be 'earliest' or 'latest', "
+                           f"got '{auto_offset_reset}'")
+        self.log = log
+        self.group = group
+        self.topics = topics
+        self.auto_offset_reset = auto_offset_reset
+        self.transactional = transactional
+        self._start_offsets = start_offsets
+        self._transaction_timeout_ms = transaction_timeout_ms
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=log.bootstrap_servers, client_id=log.client_id,
+            request_timeout_ms=log.request_timeout_ms, group_id=group,
+            enable_auto_commit=False,
+            # Applies only to what aiokafka fetches before _on_assigned places a partition,
+            # which fetch() drops; _on_assigned seeks explicitly (see _reset_offset).
+            auto_offset_reset=auto_offset_reset,
+            session_timeout_ms=session_timeout_ms, heartbeat_interval_ms=heartbeat_interval_ms,
+            fetch_max_wait_ms=FETCH_LONG_POLL_MS,
+            isolation_level="read_committed" if transactional else log.isolation_level,
+            **log._connection)
+        self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
+        # Held by the batch in flight and by a revocation, so that they never interleave.
+        self._batch_lock = asyncio.Lock()
+        self._in_transaction: TopicPartition | None = None
+        self._positions: dict[TopicPartition, int] = {}  # next offset to fetch, per owned partition
+        self._failure: BaseException | None = None
+
+    async def start(self) -> None:
+        """Connect and subscribe; partitions arrive with the first fetch after the join."""
+        try:
+            await self._consumer.start()
+        except (KafkaError, OSError) as error:
+            raise LogError(f"cannot join group '{self.group}' on Kafka at "
+                           f"{self.log.bootstrap_servers}: {error}") from error
+        self._consumer.subscribe(self.topics, listener=_Rebalance(self))
+
+    async def close(self) -> None:
+        """Leave the group (its other members take over at once) and close the producers.
+
+        Call it between batches: leaving revokes the partitions, and the revocation waits
+        for the batch in flight.
+        """
+        try:
+            await self._consumer.stop()
+        except KafkaError:
+            pass  # leaving over a broken connection: the session timeout does the rest
+        for tp in list(self._producers):
+            await self._close_producer(tp)
+
+    def assignment(self) -> set[tuple[str, int]]:
+        """The (topic, partition)s this member owns now."""
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    async def fetch(self, max_records: int, timeout_ms: int) -> dict[tuple[str, int], RecordBatch]:
+        """Records of owned partitions from where this member is, waiting up to timeout_ms."""
+        self._raise_failure()
+        try:
+            fetched = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        except KafkaError as error:
+            raise LogError(f"cannot fetch for group '{self.group}': {error}") from error
+        self._raise_failure()
+        batches = {}
+        for tp, records in fetched.items():
+            expected = self._positions.get(tp)
+            if not records or expected is None:
+                # Fetched before _on_assigned placed the partition (the consumer starts
+                # fetching while the listener runs): its seek will bring the right ones.
+                continue
+            if records[0].offset < expected:  # (after it: gaps of compaction, txn markers)
+                self._consumer.seek(tp, expected)
+                continue
+            self._positions[tp] = records[-1].offset + 1
+            batches[tp.topic, tp.partition] = _record_batch(tp.partition, records)
+        return batches
+
+    def positions(self) -> dict[tuple[str, int], tuple[int, int]]:
+        """Per owned partition: (next offset to fetch, log end offset) as far as known."""
+        known = {}
+        for tp in self._consumer.assignment():
+            position = self._positions.get(tp)
+            if position is not None:
+                end = self._consumer.highwater(tp)
+                known[tp.topic, tp.partition] = (position, position if end is None else end)
+        return known
+
+    @contextlib.asynccontextmanager
+    async def batch(self, topic: str, partition: int):
+        """Process one batch of an owned partition; yields False (skip the batch) if a
+        rebalance took the partition away since it was fetched.
+
+        With transactions, the batch's transaction is open inside the block; leaving the
+        block by an exception aborts it.
+        """
+        tp = TopicPartition(topic, partition)
+        async with self._batch_lock:
+            if tp not in self._consumer.assignment():
+                yield False
+                return
+            if not self.transactional:
+                yield True
+                return
+            producer = self._producers[tp]
+            await self._transaction_call("begin a transaction", producer.begin_transaction())
+            self._in_transaction = tp
+            try:
+                yield True
+            except BaseException:
+                if producer.transaction_state.is_in_transaction():
+                    await self._transaction_call("abort a transaction",
+                                                 producer.abort_transaction())
+                raise
+            finally:
+                self._in_transaction = None
+
+    async def produce(self, topic: str, records: Sequence[Record]) -> list[int]:
+        """Append records (each to its `partition`); in the batch's transaction, if any."""
+        if self._in_transaction is None:
+            return await self.log.produce(topic, records)
+        if not records:
+            return []
+        return await self.log._produce_with(self._producers[self._in_transaction], topic,
+                                            records)
+
+    async def commit(self, offsets: dict[tuple[str, int], int]) -> bool:
+        """Commit the batch's next input offsets (with its transaction, if any).
+
+        Returns False if the group moved the partitions away meanwhile: the commit is
+        refused and the partitions' new owner processes the batch again.
+        """
+        commits = {TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in offsets.items()}
+        if self._in_transaction is not None:
+            producer = self._producers[self._in_transaction]
+            await self._transaction_call("send offsets to the transaction",
+                                         producer.send_offsets_to_transaction(commits, self.group))
+            await self._transaction_call("commit a transaction", producer.commit_transaction())
+            return True
+        try:
+            await self._consumer.commit(commits)
+        except (CommitFailedError, IllegalStateError):
+            return False
+        except KafkaError as error:
+            raise LogError(f"cannot commit offsets of group '{self.group}': {error}") from error
+        return True
+
+    # -- rebalance --------------------------------------------------------------------------
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._batch_lock:  # the batch in flight finishes (and commits) first
+            for tp in revoked:
+                self._positions.pop(tp, None)
+                await self._close_producer(tp)
+
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        try:
+            if self.transactional:
+                for tp in assigned:
+                    await self._open_producer(tp)
+            committed = {(tp.topic, tp.partition): await self._consumer.committed(tp)
+                         for tp in assigned}
+            explicit = await self._start_offsets(committed) if self._start_offsets else {}
+            for tp in assigned:
+                offset = explicit.get((tp.topic, tp.partition), committed[tp.topic, tp.partition])
+                if offset is None:
+                    offset = await self._reset_offset(tp)
+                self._consumer.seek(tp, offset)
+                self._positions[tp] = offset
+        except Exception as error:  # aiokafka would only log it: the next fetch raises it
+            self._failure = error
+
+    async def _reset_offset(self, tp: TopicPartition) -> int:
+        """auto.offset.reset for a partition without a committed offset. Not the
+        consumer's own: it asks ListOffsets, which some brokers answer wrongly after
+        batched produce (see KafkaLog._log_bounds)."""
+        start, end = await self.log._log_bounds(tp)
+        return start if self.auto_offset_reset == "earliest" else end
+
+    async def _open_producer(self, tp: TopicPartition) -> None:
+        log = self.log
+        producer = AIOKafkaProducer(
+            bootstrap_servers=log.bootstrap_servers, client_id=log.client_id,
+            request_timeout_ms=log.request_timeout_ms, acks="all", linger_ms=0,
+            max_batch_size=log.max_batch_bytes,
+            max_request_size=max(log.max_batch_bytes + 1024, 1024 * 1024),
+            compression_type=log.compression_type, enable_idempotence=True,
+            transactional_id=f"{self.group}-{tp.topic}-{tp.partition}",
+            transaction_timeout_ms=self._transaction_timeout_ms, **log._connection)
+        try:
+            await asyncio.wait_for(producer.start(), TRANSACTION_CALL_TIMEOUT_S)
+        except (KafkaError, OSError, asyncio.TimeoutError) as error:
+            await producer.stop()
+            raise LogError(
+                f"processing.guarantee 'exactly_once_v2' needs Kafka transactions, and a "
+                f"transactional producer cannot start on Kafka at {log.bootstrap_servers}: "
+                f"{error or type(error).__name__}",
+                hint="use a broker with transactions (Apache Kafka 2.5+), or "
+                     "SET 'processing.guarantee'='at_least_once'") from error
+        self._producers[tp] = producer
+
+    async def _close_producer(self, tp: TopicPartition) -> None:
+        producer = self._producers.pop(tp, None)
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), TRANSACTION_CALL_TIMEOUT_S)
+            except (KafkaError, asyncio.TimeoutError):
+                pass  # a fenced or unreachable producer: its successor aborts what it left
+
+    async def _transaction_call(self, action: str, awaitable):
+        try:
+            return await asyncio.wait_for(awaitable, TRANSACTION_CALL_TIMEOUT_S)
+        except asyncio.TimeoutError as error:
+            raise LogError(f"cannot {action} for group '{self.group}': no answer within "
+                           f"{TRANSACTION_CALL_TIMEOUT_S:g} s (fenced by a newer owner?)") from error
+        except KafkaError as error:
+            raise LogError(f"cannot {action} for group '{self.group}': {error}") from error
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            if isinstance(failure, LogError):
+                raise failure
+            raise LogError(f"cannot take over partitions in group '{self.group}': "
+                           f"{failure}") from failure
+
+
+def _record_batch(partition: int, records: list) -> RecordBatch:
+    """aiokafka's ConsumerRecords of one partition as Arrow columns."""
+    headers = [tuple(r.headers) for r in records]
+    return RecordBatch(pa.array([r.key for r in records], pa.binary()),
+                       pa.array([r.value for r in records], pa.binary()),
+                       pa.array([r.timestamp for r in records], pa.int64()),
+                       pa.array([partition] * len(records), pa.int32()),
+                       pa.array([r.offset for r in records], pa.int64()),
+                       headers if any(headers) else None)
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Hands the group coordinator's callbacks to the member."""
+
+    def __init__(self, member: GroupMember):
+        self.member = member
+
+    async def on_partitions_revoked(self, revoked):
+        await self.member._on_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned):
+        await self.member._on_assigned(set(assigned))

@@ -19,9 +19,10 @@ def streamsql_command() -> list[str]:
 class Service:
     """A `streamsql` subprocess whose stderr lines can be awaited."""
 
-    def __init__(self, args: list[str], cwd):
+    def __init__(self, args: list[str], cwd, env: dict[str, str] | None = None):
         self.proc = subprocess.Popen(streamsql_command() + args, cwd=cwd, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=env)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
@@ -55,8 +56,8 @@ class Service:
 def service_factory(tmp_path):
     started = []
 
-    def start(*args):
-        service = Service(list(args), tmp_path)
+    def start(*args, env=None):
+        service = Service(list(args), tmp_path, env)
         started.append(service)
         return service
 

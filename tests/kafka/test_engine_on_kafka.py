@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+from kafka_broker import FAST_GROUPS
 
 from streamsql.engine import Engine
 from streamsql.log.backend import Record
@@ -56,7 +57,8 @@ def statements(source_topic: str, sink_topic: str) -> list[str]:
 async def test_csas_filters_records_on_kafka_as_on_the_embedded_log(
         kafka_bootstrap, unique_name, tmp_path):
     source, sink = unique_name("orders"), unique_name("big")
-    properties = {"ksql.service.id": unique_name("svc") + "_", "auto.offset.reset": "earliest"}
+    properties = {"ksql.service.id": unique_name("svc") + "_", "auto.offset.reset": "earliest",
+                  **FAST_GROUPS}
     kafka_engine = Engine(tmp_path / "kafka", properties, backend=KafkaLog(kafka_bootstrap))
     embedded_engine = Engine(tmp_path / "embedded", properties)
     results = []
@@ -75,7 +77,8 @@ async def test_restarted_engine_rebuilds_its_catalog_from_the_command_topic_and_
         kafka_bootstrap, unique_name, tmp_path):
     source, sink = unique_name("orders"), unique_name("big")
     service_id = unique_name("svc") + "_"
-    properties = {"ksql.service.id": service_id, "auto.offset.reset": "earliest"}
+    properties = {"ksql.service.id": service_id, "auto.offset.reset": "earliest",
+                  **FAST_GROUPS}
     async with Engine(tmp_path / "first", properties,
                       backend=KafkaLog(kafka_bootstrap)) as engine:
         for statement in statements(source, sink):
@@ -103,3 +106,42 @@ async def test_restarted_engine_rebuilds_its_catalog_from_the_command_topic_and_
     assert decoded(out) == [(b"o1", {"DOUBLED": 100.0, "ITEM": "GADGET"}),
                             (b"o2", {"DOUBLED": 1000.0, "ITEM": "WIDGET"}),
                             (b"o3", {"DOUBLED": 140.0, "ITEM": "GIZMO"})]
+
+
+async def test_with_retention_and_cleanup_policy_configure_the_topics_created(
+        kafka_bootstrap, unique_name, tmp_path):
+    source, sink = unique_name("orders"), unique_name("latest")
+    properties = {"ksql.service.id": unique_name("svc") + "_", **FAST_GROUPS}
+    async with Engine(tmp_path, properties, backend=KafkaLog(kafka_bootstrap)) as engine:
+        await engine.execute(
+            f"CREATE STREAM orders (id STRING KEY, amount DOUBLE) WITH (kafka_topic='{source}', "
+            "partitions=2, value_format='JSON', retention_ms=86400000);")
+        await engine.execute(
+            f"CREATE TABLE latest WITH (kafka_topic='{sink}', cleanup_policy='compact') AS "
+            "SELECT id, LATEST_BY_OFFSET(amount) AS amount FROM orders GROUP BY id;")
+        source_info = await engine.backend.describe_topic(source)
+        sink_info = await engine.backend.describe_topic(sink)
+    assert source_info.partitions == 2 and source_info.config["retention.ms"] == "86400000"
+    assert sink_info.config["cleanup.policy"] == "compact"
+
+
+async def test_exactly_once_v2_refuses_a_stateful_query_with_the_reason(
+        kafka_bootstrap, unique_name, tmp_path):
+    source, sink = unique_name("orders"), unique_name("totals")
+    properties = {"ksql.service.id": unique_name("svc") + "_",
+                  "processing.guarantee": "exactly_once_v2", **FAST_GROUPS}
+    async with Engine(tmp_path, properties, backend=KafkaLog(kafka_bootstrap)) as engine:
+        await engine.execute(
+            f"CREATE STREAM orders (id STRING KEY, amount DOUBLE) WITH (kafka_topic='{source}', "
+            "partitions=1, value_format='JSON');")
+        [result] = await engine.execute(
+            f"CREATE TABLE totals WITH (kafka_topic='{sink}') AS "
+            "SELECT id, SUM(amount) AS total FROM orders GROUP BY id;")
+        query = engine.persistent[result.query_id]
+        for _ in range(int(WAIT_SECONDS / 0.05)):
+            if query.state == "ERROR":
+                break
+            await asyncio.sleep(0.05)
+    assert query.state == "ERROR"
+    assert query.failure.startswith("processing.guarantee 'exactly_once_v2' is not supported "
+                                    "yet for stateful queries")
