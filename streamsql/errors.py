@@ -32,12 +32,17 @@ class Diagnostic:
     notes: tuple[tuple[str, Span | None], ...] = ()
 
 
-def render(diagnostic: Diagnostic, text: str | None = None) -> str:
-    """Render a diagnostic as `line L:C: message`, the source line, a caret and the hint."""
+def render(diagnostic: Diagnostic, text: str | None = None, statement: str | None = None) -> str:
+    """Render a diagnostic as `line L:C: message`, the source line, a caret and the hint.
+
+    With `statement`, ksqlDB's `Statement: ...` line follows the message (the HTTP API's form).
+    """
     span = diagnostic.span
     lines: list[str] = []
     if span is not None:
         lines.append(f"line {span.line}:{span.column}: {diagnostic.message}")
+        if statement is not None:
+            lines.append(f"Statement: {statement}")
         if text is not None:
             source_lines = text.splitlines()
             if 0 < span.line <= len(source_lines):
@@ -50,6 +55,8 @@ def render(diagnostic: Diagnostic, text: str | None = None) -> str:
                 lines.append("  " + " " * (span.column - 1) + "^" * width)
     else:
         lines.append(diagnostic.message)
+        if statement is not None:
+            lines.append(f"Statement: {statement}")
     for note, _ in diagnostic.notes:
         lines.append(f"note: {note}")
     if diagnostic.hint:
@@ -65,9 +72,12 @@ class StreamSQLError(Exception):
     error_code = 50000
 
     def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
-                 text: str | None = None, notes: tuple = ()):
+                 text: str | None = None, notes: tuple = (), statement: str | None = None):
         self.diagnostic = Diagnostic(message, span, hint, tuple(notes))
         self.text = text
+        # What ksqlDB names after `Statement:`: the failing statement (the engine sets it),
+        # or only part of it (a WHERE expression).
+        self.statement = statement
         super().__init__(message)
 
     @property
@@ -85,6 +95,12 @@ class StreamSQLError(Exception):
 
     def render(self) -> str:
         return render(self.diagnostic, self.text)
+
+    def render_for_api(self) -> str:
+        """The rendering with ksqlDB's `Statement: ...` line, which API clients match on."""
+        statement = self.statement if self.statement is not None else \
+            (self.text or "").strip() or None
+        return render(self.diagnostic, self.text, statement)
 
     def __str__(self) -> str:
         return self.render()
@@ -120,3 +136,7 @@ class ProcessingError(StreamSQLError):
 
 class LogError(StreamSQLError):
     """The topic log cannot do what was asked (missing topic, directory locked, ...)."""
+
+
+class ConfigError(StreamSQLError):
+    """A setting is missing or invalid: a config file, a credentials file, a certificate."""

@@ -5,4 +5,6 @@
                       +-> streams (push query rows and insert acks, chunk by chunk)
 
 Entry points live in app.py: serve(engine, host, port), run_server(...), Server.
+security.py guards requests (BASIC authentication) and holds the TLS settings; metrics.py
+renders GET /metrics for Prometheus.
 """

@@ -17,8 +17,9 @@ from streamsql import ast, parse
 from streamsql.engine import Engine, Result
 from streamsql.errors import ParseError, StreamSQLError
 from streamsql.server import wire
+from streamsql.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, render_metrics
 from streamsql.server.streams import (ActiveQueries, JsonLinesExchange, PrintFraming,
-                                      QueryStreamResponse, discard)
+                                      QueryRowsResponse, QueryStreamResponse, discard)
 from streamsql.sqlformat import format_statement
 
 logger = logging.getLogger("streamsql.server")
@@ -41,6 +42,8 @@ class Endpoints:
         self.command_statuses: dict[str, dict] = {}
         self.command_sequence = -1
         self._statement_lock = asyncio.Lock()
+        # this server's address ({"host", "port"}) for runtime statistics; set once it listens
+        self.host: dict | None = None
 
     def routes(self) -> list[Route]:
         return [
@@ -53,6 +56,7 @@ class Endpoints:
             Route("/healthcheck", self.healthcheck, methods=["GET"]),
             Route("/status", self.status, methods=["GET"]),
             Route("/status/{kind}/{entity}/{action}", self.command_status, methods=["GET"]),
+            Route("/metrics", self.metrics, methods=["GET"]),
         ]
 
     # ---- statements ------------------------------------------------------------------
@@ -97,7 +101,7 @@ class Endpoints:
         if result.entity == "type_list":
             return wire.type_list(result, self.engine.catalog.types)
         if wire.is_listing(result):
-            return wire.listing_entity(result)
+            return wire.listing_entity(result, self.host)
         if result.entity not in ("currentStatus", ""):
             raise ValueError(f"no /ksql entity for engine result {result.entity!r} "
                              f"of {result.statement!r}")
@@ -111,7 +115,7 @@ class Endpoints:
 
     async def _source_description(self, result: Result, statement) -> dict:
         engine = self.engine
-        source = result.data
+        source = result.data.source
         extended = isinstance(statement, ast.Describe) and statement.extended
         partitions = replication = 0
         if extended:
@@ -122,7 +126,8 @@ class Endpoints:
         return wire.source_description(
             result, extended=extended, partitions=partitions, replication=replication,
             read_queries=[self._running_query(q) for q in catalog.queries_reading(source.name)],
-            write_queries=[self._running_query(q) for q in catalog.queries_writing(source.name)])
+            write_queries=[self._running_query(q) for q in catalog.queries_writing(source.name)],
+            host=self.host)
 
     def _running_query(self, info) -> dict:
         query = self.engine.persistent.get(info.query_id)
@@ -165,8 +170,7 @@ class Endpoints:
         if result.kind == "stream":
             # a push query ends on its own only when its LIMIT is reached
             return self._streamed(result, framing, final_message=wire.LIMIT_REACHED)
-        return Response(framing.whole(result.rows, result.final_message),
-                        media_type=framing.media_type)
+        return QueryRowsResponse(result.rows, framing, final_message=result.final_message)
 
     def _streamed(self, result: Result, framing, *, final_message: str | None):
         query_id = result.query_id or f"print_{id(result)}"
@@ -219,6 +223,13 @@ class Endpoints:
             logger.warning("health check: the log is not reachable: %s", err.message)
             log_ok = False
         return _json(200 if log_ok else 503, wire.health(log_ok))
+
+    async def metrics(self, request: Request) -> Response:
+        """GET /metrics: the persistent queries' metrics for Prometheus."""
+        engine = self.engine
+        metrics = await engine.query_metrics()
+        states = {query_id: query.state for query_id, query in engine.persistent.items()}
+        return Response(render_metrics(metrics, states), media_type=METRICS_CONTENT_TYPE)
 
     async def status(self, request: Request) -> Response:
         statuses = {command: status["status"] for command, status in self.command_statuses.items()}

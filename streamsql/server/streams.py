@@ -61,9 +61,9 @@ class QueryStreamResponse:
         try:
             await send({"type": "http.response.start", "status": 200,
                         "headers": _content_type(self.framing.media_type)})
-            await send({"type": "http.response.body", "body": self.framing.opening(),
-                        "more_body": True})
-            pump = asyncio.create_task(self._pump(send))
+            http2 = scope.get("http_version") == "2"
+            await _send_chunk(send, self.framing.opening(), http2=http2)
+            pump = asyncio.create_task(self._pump(send, http2=http2))
             # Let the pump enter the query's generator before anything can cancel it: a
             # generator cancelled before it started skips its cleanup and the query would leak.
             await asyncio.sleep(0)
@@ -94,10 +94,38 @@ class QueryStreamResponse:
         await send({"type": "http.response.body", "body": tail + self.framing.closing(final),
                     "more_body": False})
 
-    async def _pump(self, send: Send) -> None:
+    async def _pump(self, send: Send, *, http2: bool) -> None:
         async for values in self.rows:
-            await send({"type": "http.response.body", "body": self.framing.row(values),
-                        "more_body": True})
+            await _send_chunk(send, self.framing.row(values), http2=http2)
+
+
+class QueryRowsResponse:
+    """A result computed at once (a pull query), written as a push query's rows are: the
+    header, then one chunk per row, so clients that read row by row read it the same way."""
+
+    def __init__(self, rows: list[list], framing, *, final_message: str | None):
+        self.rows = rows
+        self.framing = framing
+        self.final_message = final_message
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        http2 = scope.get("http_version") == "2"
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": _content_type(self.framing.media_type)})
+        await _send_chunk(send, self.framing.opening(), http2=http2)
+        for values in self.rows:
+            await _send_chunk(send, self.framing.row(values), http2=http2)
+        await send({"type": "http.response.body", "body": self.framing.closing(self.final_message),
+                    "more_body": False})
+
+
+async def _send_chunk(send: Send, body: bytes, *, http2: bool) -> None:
+    await send({"type": "http.response.body", "body": body, "more_body": True})
+    if http2:
+        # ksqlDB sends the header and each row in a DATA frame of its own, and clients read
+        # one JSON document per frame (ksql-python-ng does); hypercorn merges body sends
+        # made before its writer runs, so let it write this one first.
+        await asyncio.sleep(0)
 
 
 async def discard(rows: AsyncIterator[list]) -> None:

@@ -1,7 +1,7 @@
 """ksqlDB's REST wire shapes: request bodies in, entities, query frames and error bodies out.
 
 Pure functions over engine Results and AST nodes; no I/O and no web framework here, so the
-same shapes serve HTTP/1.1 today and HTTP/2 later.
+same shapes serve HTTP/1.1 and HTTP/2.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any, Iterable
 import orjson
 
 from streamsql import __version__, ast
+from streamsql.engine import TombstoneRow
 from streamsql.errors import StreamSQLError
 
 KSQL_JSON = "application/vnd.ksql.v1+json"
@@ -29,6 +30,9 @@ BAD_STATEMENT = 40001
 QUERY_ENDPOINT = 40002
 NOT_FOUND = 40400
 SERVER_ERROR = 50000
+
+# Labels runtime statistics when the server's own address is not known (KsqlHostInfoEntity).
+LOCAL_HOST = {"host": "localhost", "port": 0}
 
 QUERY_STATEMENTS_MESSAGE = ("The following statement types should be issued to the websocket "
                             "endpoint '/query':\n\t* PRINT\n\t* SELECT")
@@ -121,7 +125,8 @@ def statement_error(err: StreamSQLError, statement_text: str) -> tuple[int, dict
     ksqlDB rejects, 500 generic_error for faults of the server or the log."""
     if err.error_code // 100 == 400:
         return 400, {"@type": "statement_error", "error_code": err.error_code,
-                     "message": err.render(), "statementText": statement_text, "entities": []}
+                     "message": err.render_for_api(), "statementText": statement_text,
+                     "entities": []}
     return 500, generic_error(err.error_code, err.render())
 
 
@@ -169,9 +174,13 @@ def current_status(result, statement_id: str, sequence_number: int) -> dict:
             "commandSequenceNumber": sequence_number, "warnings": []}
 
 
-def listing_entity(result) -> dict:
-    """SHOW/LIST results, EXPLAIN and DESCRIBE FUNCTION in ksqlDB's entity shapes."""
-    body = _LISTINGS[result.entity](result)
+def listing_entity(result, host: dict | None = None) -> dict:
+    """SHOW/LIST results, EXPLAIN and DESCRIBE FUNCTION in ksqlDB's entity shapes; `host`
+    (this server's {"host", "port"}) labels the runtime statistics of SHOW QUERIES EXTENDED."""
+    if result.entity == "query_descriptions":
+        body = _query_descriptions(result, host)
+    else:
+        body = _LISTINGS[result.entity](result)
     return {"@type": result.entity, "statementText": result.statement, **body, "warnings": []}
 
 
@@ -209,6 +218,50 @@ def _variables(result) -> dict:
     return {"variables": [{"name": name, "value": value} for name, value in result.rows]}
 
 
+def _query_descriptions(result, host: dict | None) -> dict:
+    """SHOW QUERIES EXTENDED: each persistent query with its runtime statistics."""
+    host = host or LOCAL_HOST
+    descriptions = []
+    for info, state, sink, statistics in result.data:
+        descriptions.append({
+            "id": info.query_id, "statementText": info.sql,
+            "windowType": sink.window.type if sink is not None and sink.window else None,
+            "fields": [_field(column) for column in _columns(sink)] if sink is not None else [],
+            "sources": list(info.sources), "sinks": [info.sink] if info.sink else [],
+            "topology": "", "executionPlan": "", "overriddenProperties": {},
+            "ksqlHostQueryStatus": {f"{host['host']}:{host['port']}": state},
+            "queryType": "PERSISTENT", "queryErrors": [], "tasksMetadata": [], "state": state,
+            **_runtime_statistics(statistics, host)})
+    return {"queryDescriptions": descriptions}
+
+
+def _runtime_statistics(statistics, host: dict | None) -> dict:
+    """The statistics fields of a source or query description: ksqlDB's one-line texts,
+    the same figures per host, and the consumer groups' offsets per partition."""
+    if statistics is None:
+        return {"statistics": "", "errorStats": "", "clusterStatistics": [],
+                "clusterErrorStats": [], "queryOffsetSummaries": []}
+    return {
+        "statistics": statistics.text(), "errorStats": statistics.error_text(),
+        "clusterStatistics": [_host_statistic(s, host or LOCAL_HOST)
+                              for s in statistics.statistics],
+        "clusterErrorStats": [_host_statistic(s, host or LOCAL_HOST)
+                              for s in statistics.error_statistics],
+        "queryOffsetSummaries": [
+            {"groupId": summary.group_id, "topicSummaries": [
+                {"kafkaTopic": topic, "offsets": [
+                    {"partition": p.partition, "logStartOffset": p.log_start,
+                     "logEndOffset": p.log_end, "consumerOffset": p.committed}
+                    for p in summary.partitions if p.topic == topic]}
+                for topic in dict.fromkeys(p.topic for p in summary.partitions)]}
+            for summary in statistics.offsets]}
+
+
+def _host_statistic(statistic, host: dict) -> dict:
+    return {"host": host, "name": statistic.name, "value": statistic.value,
+            "timestamp": statistic.timestamp}
+
+
 def _explain(result) -> dict:
     return {"queryDescription": {"statementText": result.statement,
                                  "executionPlan": result.data, "fields": [], "sources": [],
@@ -239,7 +292,7 @@ _LISTINGS = {
 
 
 def is_listing(result) -> bool:
-    return result.entity in _LISTINGS
+    return result.entity in _LISTINGS or result.entity == "query_descriptions"
 
 
 def type_list(result, types: dict) -> dict:
@@ -249,21 +302,21 @@ def type_list(result, types: dict) -> dict:
 
 
 def source_description(result, *, extended: bool, partitions: int = 0, replication: int = 0,
-                       read_queries: list[dict] = (), write_queries: list[dict] = ()) -> dict:
-    """DESCRIBE: the source's schema, formats and the queries reading and writing it."""
-    source = result.data
-    key_columns = list(source.schema.key)
-    columns = key_columns + [c for c in source.schema.columns if c.role != "key"]
+                       read_queries: list[dict] = (), write_queries: list[dict] = (),
+                       host: dict | None = None) -> dict:
+    """DESCRIBE: the source's schema, formats and the queries reading and writing it; with
+    EXTENDED, also its runtime statistics on this server (`host`)."""
+    source = result.data.source
+    columns = _columns(source)
     body = {
         "name": source.name, "windowType": source.window.type if source.window else None,
         "readQueries": list(read_queries), "writeQueries": list(write_queries),
         "fields": [_field(column) for column in columns], "type": source.kind,
-        "timestamp": source.timestamp_column or "", "statistics": "", "errorStats": "",
-        "extended": extended, "keyFormat": source.key_format.name,
-        "valueFormat": source.value_format.name, "topic": source.topic,
-        "partitions": partitions, "replication": replication, "statement": source.sql,
-        "queryOffsetSummaries": [], "sourceConstraints": [], "clusterStatistics": [],
-        "clusterErrorStats": []}
+        "timestamp": source.timestamp_column or "", "extended": extended,
+        "keyFormat": source.key_format.name, "valueFormat": source.value_format.name,
+        "topic": source.topic, "partitions": partitions, "replication": replication,
+        "statement": source.sql, "sourceConstraints": [],
+        **_runtime_statistics(result.data.statistics, host)}
     return {"@type": "sourceDescription", "statementText": result.statement,
             "sourceDescription": body, "warnings": []}
 
@@ -273,6 +326,11 @@ def running_query(query_id: str, sql: str, sink: str | None, sink_topic: str | N
     return {"queryString": sql, "sinks": [sink] if sink else [],
             "sinkKafkaTopics": [sink_topic] if sink_topic else [], "id": query_id,
             "statusCount": {state: 1}, "queryType": "PERSISTENT", "state": state}
+
+
+def _columns(source) -> list:
+    """Key columns first, then the rest, as DESCRIBE lists them."""
+    return list(source.schema.key) + [c for c in source.schema.columns if c.role != "key"]
 
 
 def _field(column) -> dict:
@@ -301,8 +359,16 @@ def schema_of(sql_type) -> dict:
 
 # ---- query responses -----------------------------------------------------------------------
 def schema_text(columns) -> str:
-    """`` `ID` STRING KEY, `COUNT` BIGINT ``: the header schema of /query."""
-    return ", ".join(column.sql() for column in columns)
+    """`` `ID` STRING KEY, `COUNT` BIGINT ``: the header schema of /query.
+
+    ksqlDB lists header columns before the first value column, though rows keep their order.
+    """
+    headers = [column for column in columns if column.role == "header"]
+    listed = [column for column in columns if column.role != "header"]
+    first_value = next((i for i, column in enumerate(listed) if column.role == "value"),
+                       len(listed))
+    listed[first_value:first_value] = headers
+    return ", ".join(column.sql() for column in listed)
 
 
 class QueryFraming:
@@ -328,8 +394,13 @@ class QueryFraming:
         return (b"[" if self.array else b"") + self.header + (b"" if self.array else b"\n")
 
     def row(self, values: list[Any]) -> bytes:
-        values = row_values(values)
-        element = dumps({"row": {"columns": values}} if self.endpoint == "query" else values)
+        if self.endpoint == "query":
+            row = {"columns": row_values(values)}
+            if isinstance(values, TombstoneRow):
+                row["tombstone"] = True
+            element = dumps({"row": row})
+        else:
+            element = dumps(row_values(values))
         return b",\n" + element if self.array else element + b"\n"
 
     def error(self, error_code: int, message: str) -> bytes:

@@ -8,7 +8,7 @@ from streamsql import ast
 from streamsql.catalog import types as T
 from streamsql.catalog.schema import Column, LogicalSchema
 from streamsql.engine import Result
-from streamsql.errors import LogError, ParseError, Span
+from streamsql.errors import LogError, ParseError, Span, StatementError
 from streamsql.server import wire
 from streamsql.sqlformat import format_statement
 
@@ -44,7 +44,7 @@ def test_statement_errors_are_400_with_the_statement_and_server_faults_500():
         ParseError("Syntax Error", Span(1, 1, 1, 6, 0, 5), text=text), text)
     assert status == 400
     assert body == {"@type": "statement_error", "error_code": 40001,
-                    "message": "line 1:1: Syntax Error\n  SELEC 1;\n  ^^^^^",
+                    "message": "line 1:1: Syntax Error\nStatement: SELEC 1;\n  SELEC 1;\n  ^^^^^",
                     "statementText": text, "entities": []}
     status, body = wire.statement_error(LogError("data directory is locked"), text)
     assert status == 500
@@ -91,3 +91,21 @@ def test_custom_types_are_listed_with_their_schemas():
             {"name": "X", "schema": {"type": "INTEGER", "fields": None, "memberSchema": None}},
             {"name": "TAGS", "schema": {"type": "ARRAY", "fields": None,
                                         "memberSchema": member}}]}}
+
+
+def test_error_names_the_part_of_the_statement_ksqldb_names():
+    text = "SELECT * FROM T WHERE ID = '1';"
+    error = StatementError("Error in WHERE expression: Cannot compare", Span(1, 23, 1, 31, 22, 30),
+                           text=text, statement="(ID = '1')")
+    _, body = wire.statement_error(error, text)
+    assert body["message"].startswith(
+        "line 1:23: Error in WHERE expression: Cannot compare\nStatement: (ID = '1')\n")
+
+
+def test_query_header_lists_header_columns_before_value_columns():
+    columns = (Column("K", T.INTEGER, "key"), Column("TEXT", T.STRING),
+               Column("H", T.BYTES, "header", "abc"))
+    framing = wire.QueryFraming("q1", columns, endpoint="query", array=True)
+    header, row = orjson.loads(framing.whole([[1, "a", b"!"]], None))[:2]
+    assert header["header"]["schema"] == "`K` INTEGER KEY, `H` BYTES HEADER('abc'), `TEXT` STRING"
+    assert row == {"row": {"columns": [1, "a", "IQ=="]}}  # rows keep their order
