@@ -1,1 +1,2 @@
-"""The interactive streamsql shell (prompt-toolkit) and result rendering for the terminal."""
+"""The `streamsql` shell: a prompt-toolkit REPL over a Session (the embedded engine, or a
+server's REST API with --server) and the rendering of results for the terminal."""

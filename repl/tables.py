@@ -19,11 +19,12 @@ def cell(value: Any) -> str:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     if isinstance(value, (list, dict)):
-        return json.dumps(value, default=_json_default, separators=(",", ":"))
+        return json.dumps(value, default=json_default, separators=(",", ":"))
     return " ".join(str(value).split()) if isinstance(value, str) else str(value)
 
 
-def _json_default(value):
+def json_default(value):
+    """JSON for the values json cannot write itself: DECIMAL, BYTES (base64), times (text)."""
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, bytes):
