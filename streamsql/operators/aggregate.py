@@ -19,12 +19,13 @@ import pyarrow.compute as pc
 
 from streamsql.analyzer.analyzer import ROW_INDEX
 from streamsql.catalog.schema import WINDOWEND, WINDOWSTART
-from streamsql.planner.physical import (BATCH_RELATION, EVENT_TIME, MAX_TIME, PRESENT,
+from streamsql.planner.physical import (BATCH_RELATION, EVENT_TIME, MAX_TIME, PRESENT, TASK,
                                        AggregateOperatorSpec)
 from streamsql.state.store import QueryConnection
 
 WINDOW = "$ws"
-STREAM_TIME = "$st"
+STREAM_TIME = "$st"  # of the record's task (source partition), as of the record
+QUERY_TIME = "$qt"  # the largest record time the query has seen, as of the record
 SEQ = "$seq"  # over a table: 0 retracts the old row, 1 adds the new one
 SIGN = "$sign"
 SILENT = "$silent"  # a retraction followed by an addition to the same group: no output
@@ -65,12 +66,15 @@ class AggregateOperator:
         self.meta = _q(spec.state + "_time")
         self.late: list[LateRecord] = []
         pre = self.connection.run(spec.pre_sql, **{BATCH_RELATION: empty_batch})
-        # The state's column types are those of the running aggregates (over no rows here).
+        # The state's column types are those of a running aggregate (over no rows here)
+        # merged into no stored state.
         fields = ", ".join(
-            f"{template.format(*[f'({_q(a)})' for a in agg.args], sign='1')} OVER () AS "
-            f"{_q(self._field(i, j))}"
+            f"{merge.format(old='NULL', new=running, **{f'old_{n}': 'NULL' for n in agg.fields})}"
+            f" AS {_q(self._field(i, j))}"
             for i, agg in enumerate(spec.aggregates)
-            for j, template in enumerate(agg.accumulate))
+            for j, (template, merge) in enumerate(zip(agg.accumulate, agg.merge))
+            for running in [f"({template.format(*[f'({_q(a)})' for a in agg.args], sign='1')} "
+                            "OVER ())"])
         groups = ", ".join(_q(g) for g in spec.groups)
         self.connection.run(
             f"CREATE TABLE IF NOT EXISTS {self.state} AS SELECT {groups}, CAST(0 AS BIGINT) AS "
@@ -78,6 +82,9 @@ class AggregateOperator:
             f"CAST(NULL AS BOOLEAN) AS {_q(SHOWN)}, false AS {_q(SENT)} FROM pre LIMIT 0",
             pre=pre)
         self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.meta} (stream_time BIGINT)")
+        self.task_times = _q(spec.state + "_task_time")
+        self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.task_times} "
+                            "(task INTEGER PRIMARY KEY, stream_time BIGINT)")
         self.source = _q(spec.state + "_source")
         self.order = [ROW_INDEX]
         if spec.source_keys:
@@ -105,15 +112,23 @@ class AggregateOperator:
             return self._process_changelog(batch)
         spec = self.spec
         not_null = " AND ".join(f"{_q(g)} IS NOT NULL" for g in spec.groups)
+        running = f"max(p.{_q(EVENT_TIME)}) OVER ({{}}ORDER BY p.{_q(ROW_INDEX)} ROWS " \
+                  "UNBOUNDED PRECEDING)"
         pre = self.connection.run(
-            f"SELECT *, greatest({self.stream_time}, max({_q(EVENT_TIME)}) OVER (ORDER BY "
-            f"{_q(ROW_INDEX)} ROWS UNBOUNDED PRECEDING)) AS {_q(STREAM_TIME)} FROM "
-            f"({spec.pre_sql}) WHERE {not_null}", **{BATCH_RELATION: batch})
+            f"SELECT p.*, greatest(coalesce(t.stream_time, -1), "
+            f"{running.format(f'PARTITION BY p.{_q(TASK)} ')}) AS {_q(STREAM_TIME)}, "
+            f"greatest({self.stream_time}, {running.format('')}) AS {_q(QUERY_TIME)} "
+            f"FROM ({spec.pre_sql}) p LEFT JOIN {self.task_times} t ON t.task = p.{_q(TASK)} "
+            f"WHERE {not_null} ORDER BY p.{_q(ROW_INDEX)}", **{BATCH_RELATION: batch})
         expanded = self.connection.run(self._windows_sql(), pre=pre)
         expanded = self._drop_late(expanded)
-        advances = _advances(pre.column(STREAM_TIME), self.stream_time)
+        # Windows close (EMIT FINAL) and are purged by the query's stream time.
+        advances = _advances(pre.column(QUERY_TIME), self.stream_time)
         if pre.num_rows:
-            self.stream_time = max(self.stream_time, pre.column(STREAM_TIME)[-1].as_py())
+            self.stream_time = max(self.stream_time, pre.column(QUERY_TIME)[-1].as_py())
+            self.connection.run(
+                f"INSERT OR REPLACE INTO {self.task_times} SELECT {_q(TASK)}, "
+                f"max({_q(STREAM_TIME)}) FROM pre GROUP BY {_q(TASK)}", pre=pre)
         aggregated = self.connection.run(self._aggregate_sql(), expanded=expanded)
         if spec.emit_final:
             self._store(aggregated)
@@ -134,6 +149,12 @@ class AggregateOperator:
         """
         window = self.spec.window
         starts = [t - window.grace_ms - window.size_ms for t in advances]
+        if window.kind in ("TUMBLING", "HOPPING"):
+            # Windows start only at multiples of the advance: the other times close none,
+            # and leaving them out keeps the statement small (a batch advances thousands
+            # of times).
+            step = window.size_ms if window.kind == "TUMBLING" else window.advance_ms
+            starts = [s for s in starts if s % step == 0]
         if not starts:
             return self._closed_rows(batch, "false")
         order = "CASE " + " ".join(f"WHEN {_q(WINDOW)} = {s} THEN {i}"
@@ -335,5 +356,5 @@ class AggregateOperator:
         return result.column("n")[0].as_py()
 
     def drop_state(self) -> None:
-        for table in (self.state, self.meta, self.source):
+        for table in (self.state, self.meta, self.task_times, self.source):
             self.connection.run(f"DROP TABLE IF EXISTS {table}")

@@ -1,7 +1,8 @@
 """Joins in DuckDB: each side's batch probes the other side's state in one statement.
 
 Stream-stream: every record is kept for the join window (+ grace) in its side's state
-table and matches the other side's records whose time is within the window. Stream-table:
+table and matches the other side's records whose time is within the window; an outer
+side's record without a match is emitted alone at once (LEFT, RIGHT, FULL). Stream-table:
 the table side keeps its latest row per key; stream records look it up (LEFT keeps the
 stream record when nothing matches). Each result row carries the probing record's `$row`,
 so timestamps and headers come from the record that triggered it, as in ksqlDB.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from streamsql.analyzer.analyzer import JOIN_ROWTIME, ROW_INDEX, TOMBSTONE
+from streamsql.analyzer.analyzer import JOIN_KEY, JOIN_ROWTIME, ROW_INDEX, TOMBSTONE
 from streamsql.planner.physical import BATCH_RELATION, JoinOperatorSpec
 from streamsql.state.store import QueryConnection
 
@@ -48,6 +49,10 @@ class JoinOperator:
         # Column names are unique across the two sides (ALIAS_COLUMN), so the key
         # expression reads the batch's columns unqualified.
         condition = f"o.{_q(_KEY)} = ({spec.key_sql[side]})"
+        if spec.window_sql is not None:
+            # A windowed record's key includes its window.
+            condition += "".join(f" AND o.{_q(theirs)} = b.{_q(mine)}" for mine, theirs in
+                                 zip(spec.window_sql[side], spec.window_sql[other]))
         if not spec.stream_table:
             # WITHIN (before, after): right.time within [left.time - before, left.time + after]
             low, high = (spec.before_ms, spec.after_ms) if side == 0 else \
@@ -57,8 +62,11 @@ class JoinOperator:
             rowtime = f"greatest(b.{my_time}, coalesce(o.{other_time}, b.{my_time}))"
         else:
             rowtime = f"b.{my_time}"  # a table lookup keeps the stream record's time
-        kind = "LEFT" if spec.kind == "LEFT" and side == 0 else "INNER"
-        sql = (f"SELECT b.*, o.* EXCLUDE ({_q(_KEY)}, {_q(_SEQ)}), {rowtime} AS {_q(JOIN_ROWTIME)} "
+        # An outer side's record is kept without a match (LEFT: the left's, RIGHT: the right's).
+        kept = {"LEFT": (0,), "RIGHT": (1,), "FULL": (0, 1)}.get(spec.kind, ())
+        kind = "LEFT" if side in kept else "INNER"
+        sql = (f"SELECT b.*, o.* EXCLUDE ({_q(_KEY)}, {_q(_SEQ)}), "
+               f"{rowtime} AS {_q(JOIN_ROWTIME)}, ({spec.key_sql[side]}) AS {_q(JOIN_KEY)} "
                f"FROM {BATCH_RELATION} b {kind} JOIN {_q(spec.state[other])} o ON {condition} "
                f"ORDER BY b.{_q(ROW_INDEX)}, o.{_q(_SEQ)}")
         return self.connection.run(sql, **{BATCH_RELATION: batch})

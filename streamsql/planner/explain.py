@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from streamsql.planner.logical import Filter, Join, Project, Repartition, Sink, Source, chain
-from streamsql.planner.physical import PhysicalPlan
+from streamsql.planner.physical import PhysicalPlan, TableJoinOperatorSpec
 
 
 def explain_logical(plan: Sink) -> str:
@@ -29,6 +29,9 @@ def explain_logical(plan: Sink) -> str:
                           f"{spec.within.after.millis} ms)")
             lines.append(f"{pad}Join {spec.kind} ON {spec.left.alias} key = {spec.right.alias} "
                          f"key{within}")
+            if isinstance(node.input, Join):  # a chain: the join before follows
+                lines.append(f"{'  ' * (depth + 1)}> {_source_line(node.right)}")
+                continue
             for side in (node.input, node.right):
                 lines.append(f"{'  ' * (depth + 1)}> {_source_line(side)}")
             break  # both sources are drawn
@@ -45,7 +48,14 @@ def _source_line(node: Source) -> str:
 def explain_physical(plan: PhysicalPlan) -> str:
     lines = [f"DecodeOperator  topic={side.source.topic} key={side.source.key_format.name} "
              f"value={side.source.value_format.name}" for side in plan.sides]
-    if plan.join is not None:
+    if isinstance(plan.join, TableJoinOperatorSpec):
+        join = plan.join
+        kind = "foreign-key" if join.foreign_key else "primary-key"
+        for step in (join,) + join.then:
+            lines.append(f"TableJoinOperator {step.kind} table-table {kind} "
+                         f"keys=({step.key_sql[0]}) = ({step.key_sql[1]}) "
+                         f"state={', '.join(step.state)}")
+    elif plan.join is not None:
         join = plan.join
         lines.append(f"JoinOperator    {join.kind} {'stream-table' if join.stream_table else 'stream-stream'}"
                      f" keys=({join.key_sql[0]}) = ({join.key_sql[1]}) state={', '.join(join.state)}")

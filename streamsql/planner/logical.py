@@ -26,9 +26,10 @@ class Source(LogicalNode):
 
 @dataclass(frozen=True)
 class Join(LogicalNode):
-    """Two sources joined on their key expressions (the left source is `input`)."""
+    """Two sources joined on their key expressions (the left source, or in a chain of
+    joins the join before, is `input`)."""
 
-    input: Source
+    input: "Source | Join"
     right: Source
     spec: JoinAnalysis
 
@@ -59,6 +60,7 @@ class Aggregate(LogicalNode):
 class Repartition(LogicalNode):
     input: LogicalNode
     key_names: tuple[str, ...]
+    keys_from_value: tuple[str, ...] = ()  # null for a record without a value
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,14 @@ def build_logical_plan(analysis: QueryAnalysis | AggregateAnalysis,
     node: LogicalNode = sides[0]
     if analysis.join is not None:
         node = Join(sides[0], sides[1], analysis.join)
+        for source, step in zip(sides[2:], analysis.chained):
+            node = Join(node, source, step)  # each further table joins the result so far
     if analysis.where is not None:
         node = Filter(node, analysis.where, format_expression(analysis.select.where))
     node = Project(node, analysis.key, analysis.value)
     if analysis.repartitioned:
-        node = Repartition(node, tuple(o.column.name for o in analysis.key))
+        node = Repartition(node, tuple(o.column.name for o in analysis.key),
+                           analysis.keys_from_value)
     return Sink(node, sink, analysis.limit)
 
 

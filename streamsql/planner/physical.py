@@ -10,7 +10,7 @@ from streamsql import ast
 from streamsql.analyzer.analyzer import JOIN_ROWTIME, ROW_INDEX, TOMBSTONE, JoinAnalysis
 from streamsql.catalog import types as T
 from streamsql.catalog.catalog import TABLE, DataSource
-from streamsql.catalog.schema import ROWTIME, Column
+from streamsql.catalog.schema import ROWPARTITION, ROWTIME, Column
 from streamsql.expr.compile import Scope, ScopeColumn, compile_expr, select_sql, to_sql
 from streamsql.functions.registry import FunctionRegistry
 from streamsql.analyzer.aggregates import WindowSpec, group_name
@@ -22,6 +22,9 @@ from streamsql.planner.logical import (Aggregate, Filter, Join, Project, Reparti
 BATCH_RELATION = "batch"
 AGGREGATED_RELATION = "aggregated"
 EVENT_TIME = "$ts"  # a record's time inside an aggregation
+# A record's source partition inside an aggregation: in ksqlDB each partition is a task
+# with its own stream time, so one partition's backlog does not make another's records late.
+TASK = "$task"
 PRESENT = "$present"  # over a table: the row exists (not deleted, passes WHERE)
 MAX_TIME = "$maxts"  # the latest record time of a group (window) so far: its output time
 OUTPUT_WINDOWSTART, OUTPUT_WINDOWEND = "$windowstart", "$windowend"
@@ -29,6 +32,7 @@ JOINED_RELATION = "joined"
 OUTPUT_ROWTIME = "$rowtime"  # a join result's timestamp: the later of its two records'
 DEFAULT_JOIN_GRACE_MS = 24 * 3_600_000  # ksqlDB's grace when a join names none
 PASSES = "$passes"  # over a table: whether the row passed WHERE
+SESSION_LIVE = "$live"  # a session row that is in the table (not merged away; passes HAVING)
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class JoinOperatorSpec:
     side keeps its latest row per key and only stream records produce output.
     """
 
-    kind: str  # INNER | LEFT
+    kind: str  # INNER | LEFT, and for stream-stream joins RIGHT | FULL
     stream_table: bool
     before_ms: int
     after_ms: int
@@ -64,6 +68,39 @@ class JoinOperatorSpec:
     key_sql: tuple[str, str]  # each side's join key over its own batch columns
     time_sql: tuple[str, str]  # each side's ROWTIME column
     state: tuple[str, str]  # each side's state table
+    # windowed sources: each side's (WINDOWSTART, WINDOWEND) columns, which must match too
+    window_sql: tuple[tuple[str, str], tuple[str, str]] | None = None
+    grace_ms: int = DEFAULT_JOIN_GRACE_MS
+    # stream-stream with an explicit GRACE PERIOD: an outer record without a match waits
+    # for its window to close (Kafka Streams' rules since 3.1) instead of going out at once
+    emit_on_close: bool = False
+
+
+@dataclass(frozen=True)
+class TableJoinOperatorSpec:
+    """Join two tables' changelogs: each side keeps its latest row per key in DuckDB.
+
+    A primary-key join matches rows with equal keys; a foreign-key join matches each left
+    row to the right row its key expression names, so a right update fans out.
+    """
+
+    kind: str  # INNER | LEFT | RIGHT | FULL
+    foreign_key: bool
+    key_sql: tuple[str, str]  # left: join (or foreign) key expression; right: its key
+    row_key_sql: tuple[str, str]  # each side's primary key over its own batch columns
+    time_sql: tuple[str, str]  # each side's ROWTIME column
+    state: tuple[str, str]  # each side's state table
+    filtered: bool  # a WHERE clause: a change that passes it neither before nor after is dropped
+    # a chain of three or more tables: the further steps, each joining the result of the
+    # step before (its left side) with one more table (its right side)
+    then: tuple["TableJoinOperatorSpec", ...] = ()
+
+
+# Internal columns of a table-table join's rows, carried through the projection.
+OLD_VERSION = "$old"  # the row as it was before the change (primary-key joins)
+ROW_EXISTS = "$exists"  # the join has a row for the key in this version
+FORWARDED = "$forwarded"  # the change reaches the output (before WHERE)
+OUTPUT_ORDER = "$out"  # one number per output change, in output order
 
 
 @dataclass(frozen=True)
@@ -107,8 +144,14 @@ class PhysicalPlan:
     limit: int | None
     logical: Sink
     sides: tuple[SideSpec, ...] = ()
-    join: JoinOperatorSpec | None = None
+    join: JoinOperatorSpec | TableJoinOperatorSpec | None = None
     aggregate: AggregateOperatorSpec | None = None
+    keys_from_value: tuple[str, ...] = ()  # PARTITION BY keys null for a record without value
+
+    @property
+    def emits_changes(self) -> bool:
+        """Outputs are changes of a result table (upsert or delete), not transformed records."""
+        return self.aggregate is not None or isinstance(self.join, TableJoinOperatorSpec)
 
     @property
     def output_columns(self) -> tuple[Column, ...]:
@@ -125,7 +168,8 @@ def plan_physical(logical: Sink, registry: FunctionRegistry, query_id: str = "",
     join = next((n for n in nodes if isinstance(n, Join)), None)
     project = next(n for n in nodes if isinstance(n, Project))
     where = next((n.predicate for n in nodes if isinstance(n, Filter)), None)
-    repartitioned = any(isinstance(n, Repartition) for n in nodes)
+    repartition = next((n for n in nodes if isinstance(n, Repartition)), None)
+    repartitioned = repartition is not None
 
     internal = Scope([ScopeColumn(ROW_INDEX, T.BIGINT, ROW_INDEX),
                       ScopeColumn(JOIN_ROWTIME, T.BIGINT, JOIN_ROWTIME)])
@@ -143,8 +187,25 @@ def plan_physical(logical: Sink, registry: FunctionRegistry, query_id: str = "",
         projections.append((compile_expr(ast.ColumnRef(JOIN_ROWTIME), internal, registry),
                             OUTPUT_ROWTIME))
         spec = join.spec
-        sides = tuple(SideSpec(s.source, s.prefix, s.alias) for s in (spec.left, spec.right))
-        join_spec = _join_spec(spec, query_id)
+        further = [n.spec for n in nodes if isinstance(n, Join) and n is not join]
+        sides = tuple(SideSpec(s.source, s.prefix, s.alias)
+                      for s in [spec.left, spec.right] + [j.right for j in further])
+        if spec.table_table:
+            # A foreign-key change has no before-image here: WHERE decides upsert or delete.
+            join_spec = _table_join_spec(spec, query_id, filtered=not spec.foreign_key and
+                                         PASSES in (alias for _, alias in projections),
+                                         further=further)
+            projections += [(compile_expr(ast.ColumnRef(name), Scope([ScopeColumn(
+                name, T.BIGINT if name == OUTPUT_ORDER else T.BOOLEAN, name)]), registry), name)
+                for name in (OLD_VERSION, ROW_EXISTS, FORWARDED, OUTPUT_ORDER)]
+        else:
+            join_spec = _join_spec(spec, query_id)
+            if join_spec.window_sql is not None:
+                # Windowed sources join window to window: the result keeps the window.
+                bounds = zip(join_spec.window_sql[0], (OUTPUT_WINDOWSTART, OUTPUT_WINDOWEND))
+                projections += [(compile_expr(ast.ColumnRef(column), Scope(
+                    [ScopeColumn(column, T.BIGINT, column)]), registry), name)
+                    for column, name in bounds]
         relation = JOINED_RELATION
     sql = select_sql(projections, relation, where)
     return PhysicalPlan(source=source.source, project=ProjectOperatorSpec(sql, relation),
@@ -153,7 +214,8 @@ def plan_physical(logical: Sink, registry: FunctionRegistry, query_id: str = "",
                         repartitioned=repartitioned,
                         filtered=where is not None and not changelog, changelog=changelog,
                         sink=logical.target, limit=logical.limit,
-                        logical=logical, sides=sides, join=join_spec)
+                        logical=logical, sides=sides, join=join_spec,
+                        keys_from_value=repartition.keys_from_value if repartition else ())
 
 
 def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionRegistry,
@@ -163,6 +225,7 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
     project = next(n for n in nodes if isinstance(n, Project))
     internal = Scope([ScopeColumn(ROW_INDEX, T.BIGINT, ROW_INDEX),
                       ScopeColumn(ROWTIME, T.BIGINT, ROWTIME),
+                      ScopeColumn(ROWPARTITION, T.INTEGER, ROWPARTITION),
                       ScopeColumn(MAX_TIME, T.BIGINT, MAX_TIME),
                       ScopeColumn(WINDOWSTART, T.BIGINT, WINDOWSTART),
                       ScopeColumn(WINDOWEND, T.BIGINT, WINDOWEND)])
@@ -170,7 +233,7 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
     def ref(name: str):
         return compile_expr(ast.ColumnRef(name), internal, registry)
 
-    pre = [(ref(ROW_INDEX), ROW_INDEX), (ref(ROWTIME), EVENT_TIME)]
+    pre = [(ref(ROW_INDEX), ROW_INDEX), (ref(ROWTIME), EVENT_TIME), (ref(ROWPARTITION), TASK)]
     pre += [(g, group_name(i)) for i, g in enumerate(analysis.group_by)]
     specs = []
     over_table = analysis.source.kind == TABLE
@@ -178,9 +241,9 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
         names = tuple(f"$x{i}_{j}" for j in range(len(call.args)))
         pre += list(zip(call.args, names))
         acc = call.accumulator
+        merge = (acc.undo_merge or acc.merge) if over_table else acc.merge
         specs.append(AggregateSpec(acc.fields, acc.undo if over_table else acc.accumulate,
-                                   acc.merge, acc.final, duckdb_type(acc.type).sql("duckdb"),
-                                   names))
+                                   merge, acc.final, duckdb_type(acc.type).sql("duckdb"), names))
     where = analysis.where
     source_keys: tuple[str, ...] = ()
     if over_table:
@@ -202,7 +265,11 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
     post += [(ref(ROW_INDEX), ROW_INDEX), (ref(MAX_TIME), OUTPUT_ROWTIME)]
     if analysis.window is not None:
         post += [(ref(WINDOWSTART), OUTPUT_WINDOWSTART), (ref(WINDOWEND), OUTPUT_WINDOWEND)]
-    if analysis.having is not None:
+    if analysis.window is not None and analysis.window.kind == "SESSION":
+        # A merged-away session is deleted (a tombstone); the operator applies HAVING too.
+        live = Scope([ScopeColumn(SESSION_LIVE, T.BOOLEAN, SESSION_LIVE)])
+        post.append((compile_expr(ast.ColumnRef(SESSION_LIVE), live, registry), PASSES))
+    elif analysis.having is not None:
         post.append((analysis.having, PASSES))
     name = "".join(ch if ch.isalnum() else "_" for ch in query_id or "transient")
     spec = AggregateOperatorSpec(pre_sql, tuple(group_name(i) for i in
@@ -231,4 +298,48 @@ def _join_spec(spec: JoinAnalysis, query_id: str) -> JoinOperatorSpec:
         before_ms=before, after_ms=after, retention_ms=max(before, after) + grace,
         key_sql=(to_sql(spec.left_key.sql), to_sql(spec.right_key.sql)),
         time_sql=(spec.left.sql_name(ROWTIME), spec.right.sql_name(ROWTIME)),
-        state=(f"join_{name}_left", f"join_{name}_right"))
+        state=(f"join_{name}_left", f"join_{name}_right"),
+        window_sql=tuple((side.sql_name(WINDOWSTART), side.sql_name(WINDOWEND))
+                         for side in (spec.left, spec.right))
+        if spec.left.source.window is not None else None,
+        grace_ms=grace,
+        emit_on_close=within is not None and within.grace is not None and
+        spec.left.source.window is None)
+
+
+def _table_join_spec(spec: JoinAnalysis, query_id: str, *, filtered: bool,
+                     further: list[JoinAnalysis]) -> TableJoinOperatorSpec:
+    name = "".join(ch if ch.isalnum() else "_" for ch in query_id or "transient")
+
+    def row_key(side) -> str:
+        columns = [_quoted(side.sql_name(c.name)) for c in side.source.schema.key]
+        return columns[0] if len(columns) == 1 else f"row({', '.join(columns)})"
+
+    # Step n of a chain joins the result so far, keyed by its join key, with one more table.
+    then = tuple(TableJoinOperatorSpec(
+        kind=step.kind, foreign_key=False,
+        key_sql=(_quoted(chain_key(n)), to_sql(step.right_key.sql)),
+        row_key_sql=(_quoted(chain_key(n)), row_key(step.right)),
+        time_sql=(chain_rowtime(n), step.right.sql_name(ROWTIME)),
+        state=(f"tjoin_{name}_{n}_left", f"tjoin_{name}_{n}_right"), filtered=False)
+        for n, step in enumerate(further, start=1))
+    return TableJoinOperatorSpec(
+        kind=spec.kind, foreign_key=spec.foreign_key,
+        key_sql=(to_sql(spec.left_key.sql), to_sql(spec.right_key.sql)),
+        row_key_sql=(row_key(spec.left), row_key(spec.right)),
+        time_sql=(spec.left.sql_name(ROWTIME), spec.right.sql_name(ROWTIME)),
+        state=(f"tjoin_{name}_left", f"tjoin_{name}_right"), filtered=filtered, then=then)
+
+
+def chain_key(step: int) -> str:
+    """The join key of the result a chain's step `step` starts from."""
+    return f"$key{step}"
+
+
+def chain_rowtime(step: int) -> str:
+    """The time of the result a chain's step `step` starts from."""
+    return f"$rowtime{step}"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
