@@ -430,6 +430,7 @@ class InsertInto(Statement):
     target: str
     query: Select
     properties: tuple[Property, ...] = ()
+    target_span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from streamsql.expr.compile import Scope, ScopeColumn, Typed
 from streamsql.functions.aggregates import NOT_LITERAL, Accumulator, AggregateFunction, Arg
 from streamsql.expr.text import format_expr
 from streamsql.functions.registry import FunctionRegistry
+from streamsql.functions.table import is_table_function
 
 DEFAULT_GRACE_MS = 24 * 3_600_000  # ksqlDB's grace period when a window names none
 
@@ -57,6 +58,7 @@ class AggregateAnalysis:
     having: Typed | None
     limit: int | None
     select: ast.Select
+    order: tuple[str, ...] = ()  # the output column names in SELECT order
 
     @property
     def source(self):
@@ -181,6 +183,17 @@ class _Rewriter:
         return len(self.calls) - 1
 
 
+def _in_query_terms(err: StatementError, rewriter: _Rewriter) -> StatementError:
+    """The error with the aggregation's own columns (`$a0`) named as the query wrote them
+    (SUM(VALUE)), as ksqlDB's messages do."""
+    message = err.message
+    for i, node in enumerate(rewriter.call_nodes):
+        message = message.replace(f"`{aggregate_name(i)}`", format_expr(node))
+    for i, group in enumerate(rewriter.group_by):
+        message = message.replace(f"`{group_name(i)}`", format_expr(group))
+    return StatementError(message, err.span, err.diagnostic.hint, statement=err.statement)
+
+
 def _literal(expr: ast.Expr):
     if isinstance(expr, (ast.IntegerLiteral, ast.BooleanLiteral, ast.StringLiteral)):
         return expr.value
@@ -194,6 +207,11 @@ def _function_calls(expr: ast.Node):
     return (node for node in ast.walk(expr) if isinstance(node, ast.FunctionCall))
 
 
+def _calls_table_function(select: ast.Select, registry: FunctionRegistry) -> bool:
+    return any(is_table_function(registry, call.name) for item in select.items
+               if isinstance(item, ast.SingleColumn) for call in _function_calls(item.expr))
+
+
 def is_aggregation(select: ast.Select, registry: FunctionRegistry) -> bool:
     if select.group_by or select.window is not None or select.having is not None:
         return True
@@ -203,17 +221,24 @@ def is_aggregation(select: ast.Select, registry: FunctionRegistry) -> bool:
 
 
 def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: FunctionRegistry, *,
-                        sink_name: str | None, settings=None) -> AggregateAnalysis:
+                        sink_name: str | None, settings=None,
+                        persistent: bool = True) -> AggregateAnalysis:
+    """`persistent`: the result becomes a table, so its projection must name every grouping
+    expression and some value; a push query's rows need neither, nor a GROUP BY."""
     from streamsql.analyzer.analyzer import _sides
     from streamsql.expr.text import format_expr as format_expression
 
+    if _calls_table_function(select, registry):
+        raise StatementError("Table functions cannot be used with aggregations.", select.span)
     sides = _sides(select, catalog)
     if len(sides) > 1:
         raise NotSupportedError("aggregations over joins are not supported yet", select.span)
     side = sides[0]
     over_table = side.source.kind != STREAM
-    if not select.group_by:
-        _reject_missing_group_by(select, registry)
+    group_exprs = list(select.group_by)
+    if not group_exprs:
+        _reject_missing_group_by(select, registry, persistent)
+        group_exprs = [ast.IntegerLiteral(0)]  # a push query's one global group
     if side.source.window is not None:
         raise NotSupportedError("aggregations over windowed sources are not supported yet",
                                 select.span)
@@ -222,14 +247,13 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
     if select.emit == "FINAL" and window is None:
         raise StatementError("EMIT FINAL is only supported for windowed aggregations.",
                              select.span)
-    if window is not None and window.kind == "SESSION":
-        raise NotSupportedError("SESSION windows are not supported yet", select.window.span)
     scope = Scope(side_scope_columns(side))
 
     where = None
     if select.where is not None:
+        _reject_window_bounds(select.where, side,
+                              "Error in WHERE expression: Unknown column {name}.")
         where = _compile(select.where, scope, registry, "WHERE")
-    group_exprs = list(select.group_by)
     for i, expr in enumerate(group_exprs):
         if any(_same_ref(expr, other, scope) for other in group_exprs[:i]):
             raise StatementError(f"Duplicate GROUP BY expression: "
@@ -252,7 +276,8 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
             raise StatementError(f"`{item.alias}` is a reserved column name. You cannot use it "
                                  "as an alias for a column.", item.span)
         if item.alias is None and isinstance(item.expr, ast.ColumnRef) and \
-                item.expr.name in RESERVED_NAMES:
+                item.expr.name in RESERVED_NAMES and \
+                (persistent or item.expr.name not in (WINDOWSTART, WINDOWEND)):
             raise StatementError(f"Reserved column name in select: `{item.expr.name}`. Please "
                                  "remove or alias the column.", item.span)
         items.append((item.alias, item.expr, rewriter.rewrite(item.expr, item.expr)))
@@ -263,6 +288,9 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
                              "SELECT.", select.span)
     having_rewritten = None
     if select.having is not None:
+        if window is not None:
+            _reject_window_bounds(select.having, side, "Window bounds column {name} can only be "
+                                  "used in the SELECT clause of windowed aggregations")
         having_rewritten = rewriter.rewrite(select.having)
         if rewriter.loose:
             shown = ", ".join(dict.fromkeys(format_expression(e) for e in rewriter.loose))
@@ -297,6 +325,9 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
     for alias, original, rewritten in items:
         typed = _compile(rewritten, agg_scope, registry, "SELECT")
         derived = _group_column_name(original, scope)
+        if derived is None and isinstance(original, ast.ColumnRef) and \
+                original.name in (WINDOWSTART, WINDOWEND):
+            derived = original.name  # a push query's own window bounds
         typed_items.append((alias or derived, original, typed, rewritten))
     names = _assign_names([(n, o, t) for n, o, t, _ in typed_items], scope)
 
@@ -318,7 +349,7 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
             raise StatementError(f"Duplicate value columns found in schema: "
                                  f"`{out.column.name}` {out.column.type.sql()}", select.span)
     missing = [format_expression(group_exprs[i]) for i, k in enumerate(key) if k is None]
-    if missing:
+    if missing and persistent:
         target = f"`{sink_name}`" if sink_name else "the sink"
         if len(missing) == 1:
             raise StatementError(f"The query used to build {target} must include the grouping "
@@ -328,24 +359,39 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
         raise StatementError(f"The query used to build {target} must include the grouping "
                              f"expressions {listed} in its projection (eg, SELECT "
                              f"{', '.join(missing)}...).", select.span)
-    if not value:
+    if not value and persistent:
         raise StatementError("The projection contains no value columns.", select.span)
 
     having = None
     if having_rewritten is not None:
-        having = _compile(having_rewritten, agg_scope, registry, "HAVING")
+        try:
+            having = _compile(having_rewritten, agg_scope, registry, "HAVING")
+        except StatementError as err:
+            raise _in_query_terms(err, rewriter) from None
         if having.type != T.BOOLEAN:
             raise StatementError("Type error in HAVING expression: Should evaluate to boolean "
                                  f"but is {format_expression(select.having)} "
                                  f"({having.type.sql() if having.type else 'null'}) instead.",
                                  select.having.span)
     return AggregateAnalysis(side, scope, where, group_by, tuple(rewriter.calls), window,
-                             select.emit == "FINAL", tuple(key), tuple(value), having,
-                             select.limit, select)
+                             select.emit == "FINAL", tuple(k for k in key if k is not None),
+                             tuple(value), having, select.limit, select, tuple(names))
 
 
-def _reject_missing_group_by(select: ast.Select, registry: FunctionRegistry) -> None:
-    """Aggregates without GROUP BY: ksqlDB's errors, in its order."""
+def _reject_window_bounds(expr: ast.Expr, side: Side, message: str) -> None:
+    """WINDOWSTART/WINDOWEND of the aggregation's own window exist only after it, so only
+    its projection can use them (a windowed source's own bounds are columns like any)."""
+    if side.source.window is not None:
+        return
+    for node in ast.walk(expr):
+        if isinstance(node, ast.ColumnRef) and node.name in (WINDOWSTART, WINDOWEND):
+            raise StatementError(message.format(name=node.name), node.span)
+
+
+def _reject_missing_group_by(select: ast.Select, registry: FunctionRegistry,
+                             persistent: bool) -> None:
+    """Aggregates without GROUP BY: ksqlDB's errors, in its order. A push query may
+    aggregate its whole input as one group."""
     from streamsql.expr.text import format_expr
 
     if select.window is not None:
@@ -355,6 +401,8 @@ def _reject_missing_group_by(select: ast.Select, registry: FunctionRegistry) -> 
     if plain:
         raise StatementError("Non-aggregate SELECT expression(s) not part of GROUP BY: "
                              f"{', '.join(format_expr(e) for e in plain)}", select.span)
+    if not persistent:
+        return
     calls = [c for item in select.items if isinstance(item, ast.SingleColumn)
              for c in _function_calls(item.expr) if registry.aggregate(c.name) is not None]
     shown = ", ".join(f"{c.name}({', '.join(format_expr(a) for a in c.args) or 'ROWTIME'})"

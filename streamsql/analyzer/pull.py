@@ -3,8 +3,13 @@
 With `ksql.query.pull.table.scan.enabled=false` a pull query must be a key lookup (or,
 with range scans on, a range over a STRING key): every disjunct of its WHERE pins every
 key column once. Some rules hold whatever the setting (no NULL or unconvertible keys).
+Window bounds may be given as datetime text, which becomes epoch milliseconds here.
 """
 from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 from streamsql import ast
 from streamsql.catalog.catalog import DataSource
@@ -14,6 +19,12 @@ from streamsql.errors import StatementError
 from streamsql.expr.text import format_expr
 
 _RANGES = {"<", "<=", ">", ">="}
+# Appended, after ". ", to the rules a key lookup breaks (ksqlDB adds its own guidance there).
+_KEY_LOOKUP_HELP = ("Without table scans a pull query looks keys up: its WHERE clause must give "
+                    "every key column with '=' or IN, and may bound the window columns.")
+# A datetime, as much of it as is given: 2020, 2020-02, ..., 2020-02-23T23:45:12.000-0100.
+_DATETIME = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2})(?::(\d{2})(?::(\d{2})"
+                       r"(?:\.(\d{1,3}))?)?)?)?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?")
 
 
 def _split(expr: ast.Expr, op: str) -> list[ast.Expr]:
@@ -92,7 +103,7 @@ def _key_term(term: ast.Expr, keys) -> str:
         if term.op == "<>":
             column = keys[(term.left if left_key else term.right).name]
             raise StatementError(f"Bound on key columns '[{column.sql()}]' must currently be "
-                                 "'='.", term.span)
+                                 f"'='. {_KEY_LOOKUP_HELP}", term.span)
         return "=" if term.op == "=" else "range"
     if _columns(term) <= set(WINDOW_BOUNDS):
         return "="
@@ -115,3 +126,43 @@ def _check_key_values(where: ast.Expr, keys) -> None:
                     raise StatementError(f"{format_expr(item)} can not be converted to the "
                                          f"type of the key column: {column.name} "
                                          f"{column.type.sql()} KEY", item.span)
+
+
+def window_bounds_as_millis(where: ast.Expr | None) -> ast.Expr | None:
+    """WHERE with each datetime text compared to WINDOWSTART or WINDOWEND replaced by its
+    epoch milliseconds, as ksqlDB accepts on windowed tables."""
+    if isinstance(where, ast.BinaryOp) and where.op in ("AND", "OR"):
+        return replace(where, left=window_bounds_as_millis(where.left),
+                       right=window_bounds_as_millis(where.right))
+    if isinstance(where, ast.BinaryOp) and where.op in _RANGES | {"="}:
+        sides = [where.left, where.right]
+        bound = any(isinstance(side, ast.ColumnRef) and side.name in WINDOW_BOUNDS
+                    for side in sides)
+        if bound:
+            left, right = (ast.IntegerLiteral(_epoch_millis(side), span=side.span)
+                           if isinstance(side, ast.StringLiteral) else side for side in sides)
+            return replace(where, left=left, right=right)
+    return where
+
+
+def _epoch_millis(text: ast.StringLiteral) -> int:
+    """A full or partial datetime, UTC unless it names an offset; the parts left out are
+    the earliest (`2020-02` is 2020-02-01T00:00:00.000), hour 24 is the next midnight."""
+    match = _DATETIME.fullmatch(text.value.strip())
+    if match is None:
+        raise StatementError(f"Failed to parse datetime: {text.value}", text.span)
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    if int(hour or 0) > 24:
+        raise StatementError(f"Failed to parse datetime: {text.value}", text.span)
+    offset = timezone.utc
+    if zone and zone != "Z":
+        digits = zone[1:].replace(":", "")
+        minutes = int(digits[:2]) * 60 + int(digits[2:4] or 0)
+        offset = timezone(timedelta(minutes=-minutes if zone[0] == "-" else minutes))
+    try:
+        moment = datetime(int(year), int(month or 1), int(day or 1), 0, int(minute or 0),
+                          int(second or 0), int((fraction or "0").ljust(3, "0")) * 1000,
+                          tzinfo=offset) + timedelta(hours=int(hour or 0))
+    except ValueError:
+        raise StatementError(f"Failed to parse datetime: {text.value}", text.span) from None
+    return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(milliseconds=1)

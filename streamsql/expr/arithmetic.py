@@ -69,11 +69,12 @@ def raising(sql_type: SqlType) -> exp.Expression:
 
 
 def _arithmetic(op: str, left: Typed, right: Typed, text: str, span: Span | None) -> Typed:
-    left_type = left.type or right.type
-    right_type = right.type or left.type
-    if left_type is None:
-        raise StatementError(f"Error processing expression: {text}. "
-                             "Arithmetic on two NULL literals has no type.", span)
+    if left.type is None or right.type is None:
+        # ksqlDB rejects a NULL literal operand whatever the other side is
+        shown = [t.sql() if t is not None else "null" for t in (left.type, right.type)]
+        raise StatementError(f"Error processing expression: {text}. Arithmetic on types "
+                             f"{shown[0]} and {shown[1]} are not supported.", span)
+    left_type, right_type = left.type, right.type
     if op == "+" and left_type == STRING and right_type == STRING:
         return Typed(exp.DPipe(this=paren(left.sql), expression=paren(right.sql)), STRING)
     if not (left_type.is_numeric and right_type.is_numeric):

@@ -218,6 +218,13 @@ class _Compiler:
             cls = exp.And if op == "AND" else exp.Or
             return Typed(cls(this=paren(left.sql), expression=paren(right.sql)), BOOLEAN)
         if is_comparison(op):
+            # a filter that compares with a NULL literal could never pass: ksqlDB rejects it
+            null_sides = [isinstance(side, ast.NullLiteral) for side in (node.left, node.right)]
+            if self.clause == "WHERE" and null_sides[0] != null_sides[1]:
+                shown = [t.type.sql() if t.type is not None else "NULL" for t in (left, right)]
+                raise StatementError(f"Comparison with NULL not supported: {shown[0]} {op} "
+                                     f"{shown[1]}\nUse 'IS NULL' or 'IS NOT NULL' instead.",
+                                     node.span)
             left, right = self._comparable(scope, node, op, node.left, left, node.right, right)
             cls = {"=": exp.EQ, "<>": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT,
                    ">=": exp.GTE}[op]

@@ -19,10 +19,12 @@ def _name(name: str) -> str:
 
 
 def format_expr(node: ast.Expr,
-                column_text: Callable[[ast.ColumnRef], str | None] | None = None) -> str:
+                column_text: Callable[[ast.ColumnRef], str | None] | None = None, *,
+                qualifier: str | None = None) -> str:
     """ksqlDB's ExpressionFormatter text of an expression.
 
-    `column_text` may name a column as its query knows it (a join's `I1_BAR` for `I1.BAR`).
+    `column_text` may name a column as its query knows it (a join's `I1_BAR` for `I1.BAR`);
+    `qualifier` names the source of unqualified columns (`INPUT.ID` for `ID`).
     """
     def fmt(node: ast.Expr) -> str:
         match node:
@@ -40,6 +42,7 @@ def format_expr(node: ast.Expr,
                 resolved = column_text(node) if column_text is not None else None
                 if resolved is not None:
                     return _name(resolved)
+                source = source or qualifier
                 return f"{_name(source)}.{_name(name)}" if source else _name(name)
             case ast.FieldAccess(base=base, field=field):
                 return f"{fmt(base)}->{_name(field)}"

@@ -43,6 +43,8 @@ class Accumulator:
     # Over a table an update retracts the old row: running aggregates of signed
     # contributions (`{sign}` is +1 or -1), one per field; None: not possible.
     undo: tuple[str, ...] | None = None
+    # How stored state takes in those contributions, when not as `merge` does.
+    undo_merge: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -246,8 +248,28 @@ def _collect_list(args, settings):
     if len(args) != 1 or args[0].type is None:
         return None
     joined = "list_concat(coalesce({old}, []), coalesce({new}, []))"
+    # Over a table: the batch's (sign, value) contributions, applied in order to the stored
+    # list; a retraction removes the value's first occurrence.
+    position = "list_position(acc, x.v)"
+    applied = (f"list_reduce(coalesce({{new}}, []), lambda acc, x: CASE WHEN x.s > 0 THEN "
+               f"list_append(acc, x.v) WHEN coalesce({position}, 0) = 0 THEN acc ELSE "
+               f"list_concat(acc[:{position} - 1], acc[{position} + 1:]) END, "
+               f"coalesce({{old}}, []))")
     return Accumulator(("l",), ("list({0})",), (_limited(joined, settings, "collect_list"),),
-                       "coalesce({l}, [])", T.SqlType.array(args[0].type))
+                       "coalesce({l}, [])", T.SqlType.array(args[0].type),
+                       undo=("list({{'s': {sign}, 'v': {0}}})",),
+                       undo_merge=(_limited(applied, settings, "collect_list"),))
+
+
+@_register("SUM_LIST", "Sums the non-null elements of every list (0 when there are none).",
+           "SUM_LIST(ARRAY<NUMBER>)")
+def _sum_list(args, settings):
+    if len(args) != 1 or args[0].type is None or args[0].type.kind != "ARRAY" or \
+            not args[0].type.element.is_numeric:
+        return None
+    return Accumulator(("s",), ("sum(list_sum({0}))",),
+                       ("coalesce({old}, 0) + coalesce({new}, 0)",), "coalesce({s}, 0)",
+                       args[0].type.element, undo=("sum({sign} * list_sum({0}))",))
 
 
 @_register("COLLECT_SET", "The distinct non-null values, in order of first arrival.",

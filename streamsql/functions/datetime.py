@@ -201,18 +201,32 @@ def _zone_ids() -> frozenset[str]:
 def _format(timestamp: exp.Expression, pattern: Typed, zone: Typed | None) -> exp.Expression:
     local = _shift(timestamp, zone, to_local=True) if zone is not None else timestamp
     literal = _literal_pattern(pattern)
-    if literal is None or "%Z" not in java_to_strftime(literal):
+    if literal is None or not re.search("%[Zz]", java_to_strftime(literal)):
         return _strftime(local, pattern)
-    # DuckDB cannot name a zone it is not set to, so zone names are spliced in.
-    pieces = java_to_strftime(literal).split("%Z")
-    name = _zone_name(timestamp, local, zone)
+    # DuckDB cannot name a zone it is not set to, nor print a local time's offset, so zone
+    # names and Java's `+0000` offsets are spliced in.
+    spliced = {"%Z": _zone_name(timestamp, local, zone),
+               "%z": _offset_text(_local_offset_minutes(timestamp, local), "%s%02d%02d")}
     parts: list[exp.Expression] = []
-    for index, piece in enumerate(pieces):
-        if index:
-            parts.append(name)
-        if piece:
+    for piece in re.split("(%[Zz])", java_to_strftime(literal)):
+        if piece in spliced:
+            parts.append(spliced[piece])
+        elif piece:
             parts.append(fn("STRFTIME", local, lit(piece)))
     return concat(*parts)
+
+
+def _local_offset_minutes(utc: exp.Expression, local: exp.Expression) -> exp.Expression:
+    offset_seconds = exp.Sub(this=fn("EPOCH", local), expression=fn("EPOCH", utc))
+    return exp.cast(exp.Div(this=offset_seconds, expression=lit(60)), "INT")
+
+
+def _offset_text(minutes: exp.Expression, template: str) -> exp.Expression:
+    """`template` (sign, hours, minutes) filled with an offset in minutes."""
+    return fn("PRINTF", lit(template),
+              case((exp.LT(this=minutes, expression=lit(0)), lit("-")), default=lit("+")),
+              exp.IntDiv(this=fn("ABS", minutes), expression=lit(60)),
+              exp.Mod(this=fn("ABS", minutes), expression=lit(60)))
 
 
 def _zone_name(utc: exp.Expression, local: exp.Expression, zone: Typed | None
@@ -224,12 +238,8 @@ def _zone_name(utc: exp.Expression, local: exp.Expression, zone: Typed | None
     """
     if zone is None:
         return lit("UTC")
-    offset_seconds = exp.Sub(this=fn("EPOCH", local), expression=fn("EPOCH", utc))
-    minutes = exp.cast(exp.Div(this=offset_seconds, expression=lit(60)), "INT")
-    as_offset = fn("PRINTF", lit("%s%02d:%02d"),
-                   case((exp.LT(this=minutes, expression=lit(0)), lit("-")), default=lit("+")),
-                   exp.IntDiv(this=fn("ABS", minutes), expression=lit(60)),
-                   exp.Mod(this=fn("ABS", minutes), expression=lit(60)))
+    minutes = _local_offset_minutes(utc, local)
+    as_offset = _offset_text(minutes, "%s%02d:%02d")
     literal = _literal_pattern(zone)
     names = _zone_names(literal) if literal is not None else {}
     if not names:

@@ -15,6 +15,7 @@ from streamsql.functions.sqltree import case, fn, lit, paren
 from streamsql.functions.typed import Typed
 
 CATEGORY = "MATHEMATICAL"
+_EARTH_RADIUS_KM, _EARTH_RADIUS_MILES = 6371.0, 3959.0  # the radii ksqlDB's GEO_DISTANCE uses
 
 
 def _is_decimal(sql_type: SqlType) -> bool:
@@ -50,6 +51,31 @@ def register(registry: FunctionRegistry) -> None:
         double_function(name, duck, description)
     double_function("POWER", "POW", "The first argument raised to the power of the second.", 2)
     double_function("ATAN2", "ATAN2", "The angle of the point (x, y): ATAN2(y, x).", 2)
+
+    @registry.scalar("GEO_DISTANCE", category=CATEGORY, display_name="geo_distance",
+                     description="The great-circle distance between two latitude/longitude "
+                                 "points, in km or, with unit 'MI' or 'MILES', in miles.",
+                     signatures=["GEO_DISTANCE(DOUBLE lat1, DOUBLE lon1, DOUBLE lat2, "
+                                 "DOUBLE lon2)",
+                                 "GEO_DISTANCE(DOUBLE lat1, DOUBLE lon1, DOUBLE lat2, "
+                                 "DOUBLE lon2, STRING unit)"])
+    def geo_distance(call: Call) -> Typed:
+        args = call.match(DOUBLE, DOUBLE, DOUBLE, DOUBLE) or \
+            call.match(DOUBLE, DOUBLE, DOUBLE, DOUBLE, STRING) or call.reject()
+        lat1, lon1, lat2, lon2 = (fn("RADIANS", a.sql) for a in args[:4])
+        radius: exp.Expression = lit(_EARTH_RADIUS_KM)
+        if len(args) == 5:
+            unit = fn("UPPER", fn("TRIM", args[4].sql))
+            radius = case((exp.In(this=unit, expressions=[lit("MI"), lit("MILES")]),
+                           lit(_EARTH_RADIUS_MILES)), default=radius)
+        # the haversine formula
+        half_sin_squared = (lambda a, b: fn("POW", fn("SIN", exp.Div(
+            this=paren(exp.Sub(this=b, expression=a)), expression=lit(2))), lit(2)))
+        haversine = exp.Add(this=half_sin_squared(lat1, lat2), expression=exp.Mul(
+            this=exp.Mul(this=fn("COS", lat1), expression=fn("COS", lat2)),
+            expression=half_sin_squared(lon1, lon2)))
+        angle = exp.Mul(this=lit(2), expression=fn("ASIN", fn("SQRT", haversine)))
+        return Typed(exp.Mul(this=radius, expression=angle), DOUBLE)
 
     @registry.scalar("LOG", category=CATEGORY, display_name="log",
                      description="The natural logarithm, or LOG(base, value).",

@@ -198,11 +198,11 @@ def default_registry(*, test_functions: bool = False) -> FunctionRegistry:
     """The built-in functions; `test_functions` adds the QTT-only helpers (WHENCONDITION...)."""
     # Imported here: each family module registers into the registry it is given.
     from streamsql.functions import (binary, collections, datetime, json, keys, math, nulls,
-                                     strings, testing, testing_aggregates)
+                                     strings, table, testing, testing_aggregates)
     from streamsql.functions.aggregates import AGGREGATES
 
     registry = FunctionRegistry()
-    for family in (strings, math, nulls, datetime, collections, json, keys, binary):
+    for family in (strings, math, nulls, datetime, collections, json, keys, binary, table):
         family.register(registry)
     registry.aggregates.update(AGGREGATES)
     if test_functions:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from streamsql.catalog.types import BIGINT, BOOLEAN, INTEGER, STRING, SqlType
-from streamsql.functions.registry import Call, FunctionRegistry
+from streamsql.functions.registry import Call, FunctionRegistry, ScalarFunction
+from streamsql.functions.table import TABLE
 from streamsql.functions.casts import struct_field
 from streamsql.functions.sqltree import case, fn, ident, lit
 from streamsql.functions.typed import Typed
@@ -61,3 +62,14 @@ def register(registry: FunctionRegistry) -> None:
     def to_struct(call: Call) -> Typed:
         (value,) = call.match(STRING) or call.reject()
         return Typed(struct_of_a(value.sql), struct_a)
+
+    def test_udtf(call: Call) -> Typed:
+        # Only the one-argument form: the others stringify their arguments as Java does.
+        if len(call.args) != 1:
+            call.reject()
+        value = call.typed(0)
+        return Typed(fn("UNNEST", exp.Array(expressions=[value.sql])), value.type)
+
+    registry.register(ScalarFunction(
+        "TEST_UDTF", test_udtf, CATEGORY, "Test helper: one row holding its argument.",
+        ("TEST_UDTF(T)",), "test_udtf", kind=TABLE))

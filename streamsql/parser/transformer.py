@@ -399,7 +399,9 @@ class AstBuilder(Transformer):
         if isinstance(value, Token):
             value = self._number(value)
         if not isinstance(value, ast.IntegerLiteral):
-            raise self._error("Value must be integer for command: LIMIT", meta)
+            # ksqlDB rejects it while preparing the statement and says so
+            raise self._error("Failed to prepare statement: Value must be integer for command: "
+                              "LIMIT", meta)
         return ("limit", value.value)
 
     def select(self, meta, children):
@@ -511,7 +513,7 @@ class AstBuilder(Transformer):
     def insert_select(self, meta, children):
         target, properties, select = children
         return ast.InsertInto(identifier_text(target), select, properties or (),
-                              span=span_of(meta))
+                              span=span_of(meta), target_span=span_of(target))
 
     def insert_values(self, meta, children):
         target, columns, *values = children
@@ -531,8 +533,9 @@ class AstBuilder(Transformer):
         return ast.Show("_".join(words), extended, span=span_of(meta))
 
     def describe(self, meta, children):
-        extended, name = children
-        return ast.Describe(identifier_text(name), extended is not None, span=span_of(meta))
+        before, name, after = children
+        return ast.Describe(identifier_text(name), before is not None or after is not None,
+                            span=span_of(meta))
 
     def describe_function(self, meta, children):
         return ast.DescribeFunction(identifier_text(children[0]), span=span_of(meta))

@@ -8,7 +8,7 @@ import pyarrow as pa
 from streamsql import ast
 from streamsql.catalog import types as T
 from streamsql.catalog.catalog import DataSource
-from streamsql.catalog.schema import HEADER, KEY, ROWTIME, VALUE
+from streamsql.catalog.schema import HEADER, KEY, ROWOFFSET, ROWPARTITION, ROWTIME, VALUE
 from streamsql.errors import StatementError
 from streamsql.expr.compile import Scope, compile_expr, select_sql
 from streamsql.functions.registry import FunctionRegistry
@@ -34,9 +34,13 @@ def _assignable(value_type: T.SqlType | None, column_type: T.SqlType) -> bool:
 
 def encode_values(stmt: ast.InsertValues, target: DataSource, registry: FunctionRegistry,
                   connection: QueryConnection) -> Record:
+    _check_prepared(stmt)
     schema = target.schema
     ordered = list(schema.key) + [c for c in schema.columns if c.role != KEY]
     names = list(stmt.columns) if stmt.columns is not None else [c.name for c in ordered]
+    for name in names:
+        if name in (ROWPARTITION, ROWOFFSET):
+            raise StatementError(f"Inserting into column `{name}` is not allowed.", stmt.span)
     headers = [n for n in names if (c := schema.find(n)) is not None and c.role == HEADER]
     if headers:
         raise StatementError(f"Cannot insert into HEADER columns: {', '.join(headers)}", stmt.span)
@@ -56,6 +60,9 @@ def encode_values(stmt: ast.InsertValues, target: DataSource, registry: Function
         column = schema.find(name)
         if column is None:
             raise StatementError(f"Column name `{name}` does not exist.", value.span)
+        if isinstance(value, ast.CreateStruct) and not value.fields and \
+                column.type.kind == "STRUCT":
+            value = _null_struct(column.type)  # STRUCT() stores a struct of null fields
         typed = compile_expr(value, scope, registry)
         if not _assignable(typed.type, column.type):
             raise StatementError(f"Expected type {column.type.sql()} for field `{name}` but got "
@@ -89,6 +96,25 @@ def encode_values(stmt: ast.InsertValues, target: DataSource, registry: Function
     else:
         timestamp = int(time.time() * 1000)
     return Record(key[0], value[0], timestamp)
+
+
+def _check_prepared(stmt: ast.InsertValues) -> None:
+    """What ksqlDB rejects while preparing the statement, before looking at the target."""
+    if stmt.columns is not None and len(stmt.columns) != len(stmt.values):
+        raise StatementError("Failed to prepare statement: Expected number columns and values "
+                             f"to match: {len(stmt.columns)}, {len(stmt.values)}", stmt.span)
+    for value in stmt.values:
+        for node in ast.walk(value):
+            # VALUES has no FROM, so no name can qualify a column
+            if isinstance(node, ast.ColumnRef) and node.source is not None:
+                raise StatementError(f"Failed to prepare statement: '{node.source}' is not a "
+                                     "valid stream/table name or alias.", node.span)
+
+
+def _null_struct(struct_type: T.SqlType) -> ast.CreateStruct:
+    return ast.CreateStruct(tuple(
+        ast.StructFieldValue(name, ast.Cast(ast.NullLiteral(), T.to_ast(field_type)))
+        for name, field_type in struct_type.fields))
 
 
 def _text(expr: ast.Expr) -> str:

@@ -10,11 +10,28 @@ import pyarrow as pa
 
 from streamsql.analyzer.analyzer import ROW_INDEX, TOMBSTONE
 from streamsql.catalog.catalog import DataSource
-from streamsql.catalog.schema import ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART
+from streamsql.catalog.schema import (ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART,
+                                      Column)
 from streamsql.log.backend import LogBackend
 from streamsql.planner.physical import OUTPUT_ROWTIME, OUTPUT_WINDOWEND, OUTPUT_WINDOWSTART, PASSES
 from streamsql.runtime.task import RecordDecoder
 from streamsql.state.store import QueryConnection
+
+
+_KEY_BYTES = "$key_bytes"  # a record's serialized key, which orders a table's rows
+
+
+def selection_order(columns: tuple[Column, ...], order: tuple[str, ...]) -> tuple[Column, ...]:
+    """A pull query's columns as its SELECT lists them: unlike a sink, its rows keep the key
+    columns where they were selected."""
+    position = {name: i for i, name in enumerate(order)}
+    return tuple(sorted(columns, key=lambda c: position.get(c.name, len(order))))
+
+
+def result_rows(result: pa.Table, names: list[str]) -> list[list]:
+    """A result's rows as Python values in `names` order; MAPs as dicts, empty ones too."""
+    return [[row[n] for n in names]
+            for row in result.select(names).to_pylist(maps_as_pydicts="strict")]
 
 
 async def table_rows(source: DataSource, backend: LogBackend, connection: QueryConnection,
@@ -54,6 +71,8 @@ async def _from_topic(source: DataSource, backend: LogBackend,
                 break
             offset = records[-1].offset + 1
             batch = decoder.decode(source.topic, records).table
+            raw_keys = pa.array([record.key for record in records], pa.binary())
+            batch = batch.append_column(_KEY_BYTES, raw_keys.take(batch.column(ROW_INDEX)))
             batches.append(batch.drop_columns([ROW_INDEX]))
     if not batches:
         return decoder.decode(source.topic, []).table.drop_columns([ROW_INDEX, TOMBSTONE])
@@ -62,11 +81,14 @@ async def _from_topic(source: DataSource, backend: LogBackend,
     if source.window is not None:
         keys += [WINDOWSTART, WINDOWEND]
     quoted = ", ".join('"' + k.replace('"', '""') + '"' for k in keys)
+    # Rows in the order of ksqlDB's state stores (partition, then serialized key), which is
+    # the order a LIMIT takes them in.
     latest = connection.run(
-        f'SELECT * EXCLUDE ("{TOMBSTONE}") FROM (SELECT *, row_number() OVER (ORDER BY '
-        f'"{ROWPARTITION}", "{ROWOFFSET}") AS seen FROM everything) QUALIFY '
+        f'SELECT * EXCLUDE ("{TOMBSTONE}", "{_KEY_BYTES}") FROM (SELECT *, row_number() OVER '
+        f'(ORDER BY "{ROWPARTITION}", "{ROWOFFSET}") AS seen FROM everything) QUALIFY '
         f'row_number() OVER (PARTITION BY {quoted} ORDER BY seen DESC) = 1 '
-        f'AND NOT "{TOMBSTONE}" ORDER BY seen', everything=everything)
+        f'AND NOT "{TOMBSTONE}" ORDER BY "{ROWPARTITION}", "{_KEY_BYTES}"',
+        everything=everything)
     return latest.drop_columns(["seen"])
 
 

@@ -8,18 +8,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from streamsql.analyzer.analyzer import ROW_INDEX, TOMBSTONE
 from streamsql.catalog.schema import Column
 from streamsql.errors import ProcessingError as QueryFailure
-from streamsql.log.backend import LogBackend, Record
+from streamsql.errors import StreamSQLError
+from streamsql.log.backend import (LogBackend, Record, RecordBatch, fetch_batch,
+                                     produce_batch)
 from streamsql.catalog.catalog import STREAM
 from streamsql.operators.aggregate import AggregateOperator
+from streamsql.operators.closing_join import ClosingJoinOperator
 from streamsql.operators.join import JoinOperator
+from streamsql.operators.table_join import TableJoinOperator
 from streamsql.operators.project import ProjectOperator
-from streamsql.planner.physical import PhysicalPlan
+from streamsql.operators.session import SessionAggregateOperator
+from streamsql.planner.physical import PASSES, PhysicalPlan, TableJoinOperatorSpec
+from streamsql.runtime.assignment import GroupOptions, run_in_group
+from streamsql.runtime.metrics import QueryMetrics
 from streamsql.runtime.processing_log import ProcessingError, ProcessingLog
 from streamsql.runtime.task import DecodedBatch, RecordDecoder, ResultEncoder
 from streamsql.state.checkpoint import Checkpoint
@@ -28,15 +36,6 @@ from streamsql.state.store import StateStore
 logger = logging.getLogger("streamsql.query")
 
 MAX_BATCH = 10_000
-
-
-@dataclass
-class QueryMetrics:
-    records_in: int = 0
-    records_out: int = 0
-    errors: int = 0
-    started_at: float = field(default_factory=time.time)
-    last_batch_at: float | None = None
 
 
 class Query:
@@ -60,12 +59,19 @@ class Query:
         self.aggregate = None
         if plan.aggregate is not None:
             ((topic, (_, decoder)),) = self.decoders.items()
-            self.aggregate = AggregateOperator(plan.aggregate, self.connection,
-                                               decoder.decode(topic, []).table)
+            window = plan.aggregate.window
+            operator = SessionAggregateOperator if window is not None and \
+                window.kind == "SESSION" else AggregateOperator
+            self.aggregate = operator(plan.aggregate, self.connection,
+                                      decoder.decode(topic, []).table)
         if joined:
             empty = tuple(decoder.decode(topic, []).table
                           for topic, (_, decoder) in self.decoders.items())
-            self.join = JoinOperator(plan.join, self.connection, empty)
+            if isinstance(plan.join, TableJoinOperatorSpec):
+                operator = TableJoinOperator
+            else:
+                operator = ClosingJoinOperator if plan.join.emit_on_close else JoinOperator
+            self.join = operator(plan.join, self.connection, empty)
         self.processing_log = processing_log
         self.metrics = QueryMetrics()
         self.state = "CREATED"
@@ -78,7 +84,9 @@ class Query:
         side, decoder = self.decoders[topic]
         batch = decoder.decode(topic, records)
         rows = batch.table
-        if self.join is not None:
+        if isinstance(self.join, TableJoinOperator):
+            rows = self.join.process(side, rows)
+        elif self.join is not None:
             probed = self.join.probe(side, rows)
             self.join.store(side, rows)
             rows = probed
@@ -89,15 +97,15 @@ class Query:
             rows = self.aggregate.process(rows)
             late, self.aggregate.late = self.aggregate.late, []
         result, failed = self.project.process(rows)
+        if isinstance(self.join, TableJoinOperator):
+            result = self.join.resolve(result)
         errors = batch.errors + [
             ProcessingError(f"late record dropped: window={l.window_start} "
                             f"late_by_ms={l.late_by_ms}", topic, records[l.row].partition,
                             records[l.row].offset, kind="LATE_RECORD") for l in late] + [
             ProcessingError(reason, topic, records[row].partition, records[row].offset,
                             kind="EVALUATION_ERROR") for row, reason in failed]
-        self.metrics.records_in += len(records)
-        self.metrics.errors += len(errors)
-        self.metrics.last_batch_at = time.time()
+        self.metrics.record_input(topic, len(records), len(errors))
         await self.processing_log.record(self.query_id, errors)
         return result, batch
 
@@ -119,23 +127,25 @@ class PersistentQuery(Query):
     def __init__(self, query_id: str, sql: str, plan: PhysicalPlan, backend: LogBackend,
                  store: StateStore, processing_log: ProcessingLog, *, sink_partitions: int,
                  group: str, auto_offset_reset: str = "earliest",
-                 throw_on_invalid_timestamp: bool = False):
+                 throw_on_invalid_timestamp: bool = False, scale_out: GroupOptions | None = None):
         super().__init__(query_id, plan, store, processing_log,
                          throw_on_invalid_timestamp=throw_on_invalid_timestamp)
         self.sql = sql
         self.backend = backend
+        # Where outputs go: the log, or (exactly-once) the transaction of the batch in flight.
+        self.output = backend
         self.group = group
+        # None: this process reads every partition; else the group splits them (Kafka).
+        self.scale_out = scale_out
         self.auto_offset_reset = auto_offset_reset
         self.encoder = ResultEncoder(plan.sink, sink_partitions,
-                                     repartitioned=plan.repartitioned,
-                                     aggregated=plan.aggregate is not None)
+                                     keys_from_value=plan.keys_from_value,
+                                     aggregated=plan.emits_changes)
         self._task: asyncio.Task | None = None
         self._stopping = False
         # A stateful query keeps its offsets with its state (see state/checkpoint.py).
         stateful = self.join is not None or self.aggregate is not None
         self.checkpoint = Checkpoint(self.connection, query_id) if stateful else None
-        # per source (topic, partition): log end offset - committed offset
-        self.lag: dict[tuple[str, int], int] = {}
         self.failure: str | None = None
 
     @property
@@ -148,10 +158,11 @@ class PersistentQuery(Query):
         errors_before = len(batch.errors)
         out = self.encoder.encode(result, batch)
         if len(batch.errors) > errors_before:
+            self.metrics.record_errors(topic, len(batch.errors) - errors_before)
             await self.processing_log.record(self.query_id, batch.errors[errors_before:])
         if out:
-            await self.backend.produce(self.sink_topic, out)
-        self.metrics.records_out += len(out)
+            await produce_batch(self.output, self.sink_topic, out)
+        self.metrics.record_output(len(out))
         return len(out)
 
     async def _start_offset(self, topic: str, partition: int) -> int:
@@ -168,30 +179,49 @@ class PersistentQuery(Query):
 
     async def run(self) -> None:
         """Consume until stopped: fetch -> process -> produce -> commit, per partition."""
+        if self.scale_out is not None:
+            self.state = "RUNNING"
+            await run_in_group(self, self.scale_out, _Progress(self.query_id), MAX_BATCH)
+            return
         positions = await self._partitions()
         offsets = {tp: await self._start_offset(*tp) for tp in positions}
+        for (topic, partition), offset in offsets.items():
+            self.metrics.record_position(
+                topic, partition, committed=offset,
+                log_start=await self.backend.start_offset(topic, partition),
+                log_end=await self.backend.end_offset(topic, partition))
         self.state = "RUNNING"
         progress = _Progress(self.query_id)
         single = len(positions) == 1
         while not self._stopping:
-            idle = True
+            # What every partition of a topic has is processed as one batch (partition after
+            # partition, so in the order one batch per partition would give): the per-batch
+            # costs (SQL calls, fsyncs of outputs, state and offsets) are paid once per step.
+            fetched: dict[str, list[RecordBatch]] = {}
             for topic, partition in positions:
-                records = await self.backend.fetch(topic, partition, offsets[topic, partition],
-                                                   MAX_BATCH, timeout_ms=200 if single else 0)
-                if not records:
-                    continue
-                idle = False
-                position = {(topic, partition): records[-1].offset + 1}
-                await self._process_checkpointed(topic, records, position)
+                records = await fetch_batch(self.backend, topic, partition,
+                                            offsets[topic, partition], MAX_BATCH,
+                                            timeout_ms=200 if single else 0)
+                if records:
+                    fetched.setdefault(topic, []).append(records)
+            for topic, batches in fetched.items():
+                position = {(topic, b.partitions[0].as_py()): b.next_offset for b in batches}
+                await self._process_checkpointed(topic, RecordBatch.concat(batches), position)
                 # Outputs are durable (produce returned) before the input offset moves:
                 # a crash in between re-processes the batch (at-least-once), never loses it.
                 offsets.update(position)
                 await self.backend.commit(self.group, position)
-                self.lag[topic, partition] = await self.backend.end_offset(topic, partition) - \
-                    offsets[topic, partition]
-            progress.report(self.metrics, sum(self.lag.values()))
-            if idle and not single:
-                await asyncio.sleep(0.05)
+                for (_, partition), offset in position.items():
+                    self.metrics.record_position(
+                        topic, partition, committed=offset,
+                        log_end=await self.backend.end_offset(topic, partition))
+            progress.report(self.metrics, self.metrics.lag)
+            if not fetched and not single:
+                await asyncio.sleep(0.01)
+            else:
+                # The embedded log answers without suspending: yield, or signals, the HTTP
+                # endpoint and the other queries would wait for the whole backlog.
+                await asyncio.sleep(0)
 
     async def _process_checkpointed(self, topic: str, records: list[Record],
                                     position: dict[tuple[str, int], int]) -> None:
@@ -219,7 +249,10 @@ class PersistentQuery(Query):
         except Exception as err:  # a query failure must not take the engine down
             self.state = "ERROR"
             self.failure = str(err)
-            logger.exception("query %s failed", self.query_id)
+            if isinstance(err, StreamSQLError):  # says what to do; a traceback would not help
+                logger.error("query %s failed: %s", self.query_id, err.render())
+            else:
+                logger.exception("query %s failed", self.query_id)
 
     async def stop(self, *, drop_state: bool = False) -> None:
         """Stop after the batch in flight (its outputs produced and offsets committed).
@@ -268,50 +301,108 @@ class _Progress:
                         self.query_id, metrics.records_in, metrics.records_out)
 
 
+class TombstoneRow(list):
+    """A push query row that deletes its key from a table: key columns set, the rest null."""
+
+
 class PushQuery(Query):
-    """A transient SELECT ... EMIT CHANGES: rows go to the client until LIMIT or close."""
+    """A transient SELECT ... EMIT CHANGES: rows go to the client until LIMIT or close.
+
+    `start` fixes the offsets it reads from, so a record produced after it returns is seen.
+    """
 
     def __init__(self, query_id: str, plan: PhysicalPlan, backend: LogBackend,
-                 store: StateStore, processing_log: ProcessingLog, *, from_beginning: bool):
+                 store: StateStore, processing_log: ProcessingLog, *, from_beginning: bool,
+                 columns: tuple[Column, ...] | None = None):
+        """columns: the plan's output columns in the order the rows show them."""
         super().__init__(query_id, plan, store, processing_log)
         self.backend = backend
         self.from_beginning = from_beginning
-        self.columns: tuple[Column, ...] = plan.output_columns
+        self.columns: tuple[Column, ...] = columns or plan.output_columns
         self.limit = plan.limit
+        # A stream record without a value is no row of a push query (ksqlDB drops it).
+        for _, decoder in self.decoders.values():
+            if decoder.source.kind == STREAM:
+                decoder.drop_null_values = True
+        # Over a table (or an aggregation) a record without a value, or a group that
+        # stops passing HAVING, deletes its key: the client sees a tombstone row.
+        self._changelog = plan.aggregate is not None or (
+            plan.join is None and plan.source.kind != STREAM)
+        self._key_names = {c.name for c in plan.key}
+        self.offsets: dict[tuple[str, int], int] | None = None
 
-    async def rows(self):
-        """Yield result rows (lists of Python values) as they arrive, until LIMIT."""
-        positions = await self._partitions()
+    async def start(self) -> None:
+        """Fix each source partition's start offset (its beginning or its current end)."""
         offsets = {}
-        for topic, partition in positions:
+        for topic, partition in await self._partitions():
             offsets[topic, partition] = (
                 await self.backend.start_offset(topic, partition) if self.from_beginning
                 else await self.backend.end_offset(topic, partition))
+        self.offsets = offsets
+        self.state = "RUNNING"
+
+    async def rows(self):
+        """Yield result rows (lists of Python values; TombstoneRow for a deletion) as they
+        arrive, until LIMIT."""
+        if self.offsets is None:
+            await self.start()
+        offsets = self.offsets
         names = [c.name for c in self.columns]
         emitted = 0
-        self.state = "RUNNING"
         try:
             while self.limit is None or emitted < self.limit:
                 got = False
-                for topic, partition in positions:
+                for topic, partition in list(offsets):
                     records = await self.backend.fetch(topic, partition,
                                                        offsets[topic, partition], MAX_BATCH)
                     if not records:
                         continue
                     got = True
                     offsets[topic, partition] = records[-1].offset + 1
-                    result, _ = await self._transform(topic, records)
-                    for row in result.select(names).to_pylist():
-                        yield [row[n] for n in names]
+                    result, batch = await self._transform(topic, records)
+                    result, deleted = self._changes(result, batch)
+                    rows = result.select(names).to_pylist()
+                    if self.limit is not None:
+                        rows = rows[:self.limit - emitted]
+                    self.metrics.record_output(len(rows))
+                    for row, is_deleted in zip(rows, deleted):
+                        if is_deleted:
+                            yield TombstoneRow(row[n] if n in self._key_names else None
+                                               for n in names)
+                        else:
+                            yield [row[n] for n in names]
                         emitted += 1
-                        self.metrics.records_out += 1
-                        if self.limit is not None and emitted >= self.limit:
-                            return
+                    if self.limit is not None and emitted >= self.limit:
+                        return
                 if not got:
                     await asyncio.sleep(0.05)
         finally:
             self.state = "TERMINATED"
             self.close()
 
+    def _changes(self, result: pa.Table, batch: DecodedBatch) -> tuple[pa.Table, list[bool]]:
+        """The result rows the client sees, and for each whether it deletes its key.
 
-__all__ = ["PersistentQuery", "PushQuery", "QueryFailure"]
+        An aggregation's result already holds only changes (HAVING included). A table row
+        failing WHERE is left out: without the key's previous row there is no telling
+        whether it was ever shown, and ksqlDB shows nothing for a key never shown.
+        """
+        if not self._changelog:
+            return result, [False] * result.num_rows
+        passes = pc.fill_null(result.column(PASSES), False) \
+            if PASSES in result.column_names else None
+        if self.plan.aggregate is not None:
+            deleted = pc.invert(passes) if passes is not None else None
+        else:
+            positions = pc.index_in(result.column(ROW_INDEX),
+                                    value_set=batch.table.column(ROW_INDEX))
+            deleted = pc.take(batch.table.column(TOMBSTONE), positions)
+            if passes is not None:
+                kept = pc.or_(passes, deleted)
+                result, deleted = result.filter(kept), deleted.filter(kept)
+        if deleted is None:
+            return result, [False] * result.num_rows
+        return result, deleted.to_pylist()
+
+
+__all__ = ["PersistentQuery", "PushQuery", "QueryFailure", "TombstoneRow"]

@@ -57,6 +57,10 @@ def _error_texts(error: BaseException) -> list[str]:
         # errors `Line: 2, Col: 5:` (both 1-based, like our spans).
         texts.append(f"line {span.line}:{span.column}: {message}")
         texts.append(f"Line: {span.line}, Col: {span.column}: {message}")
+    if isinstance(error, StreamSQLError):
+        # ksqlDB's statement exceptions end with a `Statement: <text>` line
+        statement = error.statement if error.statement is not None else (error.text or "").strip()
+        texts += [f"{text}\nStatement: {statement}" for text in texts[:]]
     return texts
 
 

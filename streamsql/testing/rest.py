@@ -2,12 +2,15 @@
 
 A run starts the server on a free loopback port over a fresh engine, sends the admin
 statements in one /ksql request, delivers the inputs to the persistent queries (as QTT
-runs do), sends each query to /query, and compares the responses as the spec says.
+runs do), sends each query to /query, and compares the responses as the spec says. With
+`waitForActivePushQuery` the inputs go out only once the streamed push query runs.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
+from typing import Awaitable, Callable
 
 import h11
 import orjson
@@ -15,12 +18,19 @@ import orjson
 from streamsql.testing.compare import difference
 from streamsql.testing.loader import Run
 
-PUSH_SKIP_REASON = "REST push-query runs (waitForActivePushQuery) are not run yet"
 READ_TIMEOUT = 30.0
 
 
-async def post(port: int, path: str, document: dict) -> tuple[int, object]:
-    """One HTTP/1.1 POST over a socket; the status and the decoded JSON body."""
+async def post(port: int, path: str, document: dict, *,
+               on_open: Callable[[object], Awaitable[None]] | None = None) -> tuple[int, object]:
+    """One HTTP/1.1 POST over a socket; the status and the decoded JSON body.
+
+    on_open: awaited with the first element of a successful JSON-array response (a query's
+    header) as soon as it has arrived, while the response is still open: what it does
+    (producing a push query's inputs) happens while the query runs.
+
+    Raises asyncio.TimeoutError when the server sends nothing for READ_TIMEOUT seconds.
+    """
     body = orjson.dumps(document)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     connection = h11.Connection(h11.CLIENT)
@@ -32,7 +42,7 @@ async def post(port: int, path: str, document: dict) -> tuple[int, object]:
         writer.write(connection.send(h11.Data(data=body)))
         writer.write(connection.send(h11.EndOfMessage()))
         await writer.drain()
-        status, chunks = 0, []
+        status, chunks, opened = 0, [], on_open is None
         while True:
             event = connection.next_event()
             if event is h11.NEED_DATA:
@@ -42,6 +52,11 @@ async def post(port: int, path: str, document: dict) -> tuple[int, object]:
                 status = event.status_code
             elif isinstance(event, h11.Data):
                 chunks.append(bytes(event.data))
+                if not opened and status == 200:
+                    first = _first_element(b"".join(chunks))
+                    if first is not None:
+                        opened = True
+                        await on_open(first)
             elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
                 break
         text = b"".join(chunks)
@@ -51,8 +66,33 @@ async def post(port: int, path: str, document: dict) -> tuple[int, object]:
 
 
 def _json(text: bytes):
-    import json
     return json.loads(text, parse_float=Decimal)
+
+
+def _first_element(body: bytes):
+    """The first element of a JSON array of which `body` is the beginning, once it is whole."""
+    text = body.lstrip()
+    if not text.startswith(b"["):
+        return None
+    try:
+        element, _ = json.JSONDecoder(parse_float=Decimal).raw_decode(text[1:].decode().lstrip())
+    except ValueError:  # not all there yet (UnicodeDecodeError is a ValueError too)
+        return None
+    return element
+
+
+def push_query_id(header) -> str | None:
+    """The query id in a /query header element, if it is one."""
+    if isinstance(header, dict) and isinstance(header.get("header"), dict):
+        query_id = header["header"].get("queryId")
+        return query_id if isinstance(query_id, str) else None
+    return None
+
+
+def waits_for_push_query(run: Run) -> bool:
+    """`inputConditions.waitForActivePushQuery`: inputs go out while the push query runs."""
+    conditions = run.rest.get("inputConditions") or {}
+    return bool(conditions.get("waitForActivePushQuery"))
 
 
 def split_statements(statements) -> tuple[list[str], list[str]]:
@@ -131,4 +171,4 @@ def check_responses(expected: list, actual: list) -> str | None:
 
 
 __all__ = ["Run", "post", "split_statements", "check_responses", "match_error",
-           "PUSH_SKIP_REASON"]
+           "push_query_id", "waits_for_push_query"]

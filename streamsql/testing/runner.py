@@ -41,6 +41,8 @@ BASE_PROPERTIES = {
     "ksql.service.id": "some.ksql.service.id",
     "ksql.headers.columns.enabled": "true",
 }
+# Section 10: what the REST server runs with besides; the case's properties go on top.
+REST_SERVER_PROPERTIES = {"ksql.query.push.v2.enabled": "true"}
 # A switch of the harness's comparison, not an engine setting.
 EXACT_NUMBERS_PROPERTY = "use.exact.numeric.comparison"
 
@@ -62,10 +64,8 @@ class Outcome:
 
 def skip_reason(run: Run) -> str | None:
     """Why a run cannot be run with the capabilities built so far, or None."""
-    if run.is_rest and (run.rest.get("inputConditions", {}).get("waitForActivePushQuery")
-                        or run.rest.get("testPullWithProtoFormat")):
-        return rest.PUSH_SKIP_REASON if run.rest.get("inputConditions") else \
-            "the protobuf row format of pull queries is not built yet"
+    if run.is_rest and run.rest.get("testPullWithProtoFormat"):
+        return "the protobuf row format of pull queries is not built yet"
     if run.invalid is None and needs_schema_registry(run):
         return REGISTRY_SKIP_REASON
     return None
@@ -83,6 +83,8 @@ def needs_schema_registry(run: Run) -> bool:
 
 def engine_properties(run: Run) -> dict[str, str]:
     properties = dict(BASE_PROPERTIES)
+    if run.is_rest:
+        properties.update(REST_SERVER_PROPERTIES)
     properties.update((k, v) for k, v in run.properties if k != EXACT_NUMBERS_PROPERTY)
     return properties
 
@@ -130,23 +132,44 @@ async def _rest_verdict(engine: "Engine", run: Run) -> Outcome:
     properties = {k: str(v) for k, v in run.properties}
     expected_error = run.rest.get("expectedError")
     responses: list = []
+    wait_for_push = rest.waits_for_push_query(run)
+    delivered = False
+
+    async def deliver(header=None) -> None:
+        nonlocal delivered
+        # With waitForActivePushQuery, only once the streamed query is registered (its
+        # start offsets fixed when its header was sent).
+        if header is None or rest.push_query_id(header) in engine.push_queries:
+            delivered = True
+            await session._deliver_inputs()
+
     async with Server(engine, port=0) as server:
         requests = ([("/ksql", "\n".join(admin))] if admin else []) + \
             [("/query", q) for q in queries]
-        for index, (path, text) in enumerate(requests):
-            status, body = await rest.post(server.port, path, {"ksql": text,
-                                                               "streamsProperties": properties})
+        for path, text in requests:
+            streamed = path == "/query" and wait_for_push and not delivered
+            try:
+                if path == "/query" and not wait_for_push and not delivered:
+                    await deliver()  # no admin statements came first
+                status, body = await rest.post(
+                    server.port, path, {"ksql": text, "streamsProperties": properties},
+                    on_open=deliver if streamed else None)
+                if status == 200 and path == "/ksql" and not wait_for_push:
+                    await deliver()
+            except (StreamSQLError, TestDataError) as error:
+                return Outcome(FAILED, f"delivering inputs: {error}")
+            except asyncio.TimeoutError:
+                return Outcome(FAILED, f"{path}: nothing arrived for {rest.READ_TIMEOUT:g} s "
+                                       f"while answering {text!r}"[:400])
             if status != 200:
                 if expected_error is None:
                     return Outcome(FAILED, f"{path} answered {status}: {body!r}"[:400])
                 problem = rest.match_error(expected_error, status, body)
                 return Outcome(FAILED, problem) if problem else Outcome(PASSED)
+            if streamed and not delivered:
+                return Outcome(FAILED, f"no push query was running to produce the inputs to: "
+                                       f"{body!r}"[:400])
             responses.extend(body if path == "/ksql" else [body])
-            if path == "/ksql":
-                try:
-                    await session._deliver_inputs()
-                except (StreamSQLError, TestDataError) as error:
-                    return Outcome(FAILED, f"delivering inputs: {error}")
     if expected_error is not None:
         return Outcome(FAILED, f"expected an error {expected_error!r} but nothing failed")
     problem = await session._check_outputs() or \

@@ -47,8 +47,16 @@ def test_select_star_expands_key_first():
 
 def test_partition_by_moves_the_key():
     analysis = analyze("CREATE STREAM OUT AS SELECT * FROM INPUT PARTITION BY NAME;")
-    assert analysis.schema.sql() == "`NAME` STRING KEY, `ID` INTEGER, `V` DOUBLE"
+    # `*` after PARTITION BY: the new key, the other value columns, then the old key as a value
+    assert analysis.schema.sql() == "`NAME` STRING KEY, `V` DOUBLE, `ID` INTEGER"
     assert analysis.repartitioned
+    assert analysis.keys_from_value == ("NAME",)  # NAME comes from the value
+
+
+def test_partition_by_resolves_against_the_input():
+    with pytest.raises(StatementError, match="PARTITION BY column 'N' cannot be resolved. 'N' "
+                       "must be a column in the source schema"):
+        analyze("CREATE STREAM OUT AS SELECT NAME AS N, ID FROM INPUT PARTITION BY N;")
 
 
 @pytest.mark.parametrize("sql, message", [

@@ -53,9 +53,14 @@ def test_string_plus_string_concatenates(batch):
         ["<hello>", None, "<a b>", "<Abc>"]
 
 
-def test_null_operand_takes_the_other_type(batch):
-    assert batch.type(op("+", col("I"), NULL)) == "INTEGER"
-    assert batch.values(op("+", col("I"), NULL)) == [None] * 4
+def test_null_literal_operand_is_rejected_as_ksqldb_does(batch):
+    with pytest.raises(StatementError) as error:
+        batch.compile(op("+", col("I"), NULL))
+    assert "Error processing expression: (I + null). Arithmetic on types INTEGER and null " \
+           "are not supported." in error.value.message
+    with pytest.raises(StatementError) as error:
+        batch.compile(op("*", NULL, NULL))
+    assert "Arithmetic on types null and null are not supported." in error.value.message
 
 
 def test_unsupported_operand_types_use_ksqldb_message(batch):

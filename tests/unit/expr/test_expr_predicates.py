@@ -18,6 +18,12 @@ def test_comparison_with_null_operand_is_false_as_in_ksqldb(batch):
     assert batch.values(ast.UnaryOp("NOT", op("<>", col("S"), text("x"))))[1] is True
 
 
+def test_a_where_clause_comparing_with_the_null_literal_is_rejected_as_in_ksqldb(batch):
+    with pytest.raises(StatementError, match="Comparison with NULL not supported: "
+                       "INTEGER = NULL\nUse 'IS NULL' or 'IS NOT NULL' instead."):
+        batch.compile(op("=", col("I"), NULL), clause="WHERE")
+
+
 def test_string_comparison_is_case_sensitive(batch):
     assert batch.values(op("<", col("S"), text("b2"))) == [False, False, True, True]
 

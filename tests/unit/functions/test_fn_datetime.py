@@ -122,6 +122,13 @@ def test_zone_names_follow_daylight_saving(batch):
     assert batch.values(offset)[0] == "03:28 +05:30"
 
 
+def test_pattern_letter_z_prints_the_offset_as_java_does(batch):
+    expr = call("TIMESTAMPTOSTRING", col("ROWTIME"), text("yyyy-MM-dd HH:mm:ss Z"), text("UTC"))
+    assert batch.values(expr)[0] == "2018-05-11 21:58:33 +0000"
+    shifted = call("TIMESTAMPTOSTRING", col("ROWTIME"), text("HH:mm Z"), text("America/Denver"))
+    assert batch.values(shifted)[0] == "15:58 -0600"
+
+
 def test_unknown_zone_is_rejected_when_literal_and_null_when_from_a_column(batch):
     with pytest.raises(StatementError, match="Unknown time zone: 'Bad/Zone'"):
         batch.compile(call("FORMAT_TIMESTAMP", col("TS"), text("HH:mm"), text("Bad/Zone")))

@@ -76,3 +76,13 @@ def test_greatest_rejections_use_ksqldb_messages(batch, args, message):
 
 def test_random_is_a_double_in_unit_interval(batch):
     assert all(0 <= v < 1 for v in batch.values(call("RANDOM")))
+
+
+def test_geo_distance_is_the_great_circle_distance_in_km_or_miles(batch):
+    mountain_view, san_francisco = (num(37.4133), num(-122.1162)), (num(37.7877), num(-122.4205))
+    km = batch.values(call("GEO_DISTANCE", *mountain_view, *san_francisco))[0]
+    miles = batch.values(call("GEO_DISTANCE", *mountain_view, *san_francisco, text("miles")))[0]
+    assert round(km, 3) == 49.516
+    assert math.isclose(miles, km * 3959 / 6371)
+    assert batch.type(call("GEO_DISTANCE", *mountain_view, *mountain_view)) == "DOUBLE"
+    assert batch.values(call("GEO_DISTANCE", *mountain_view, *mountain_view))[0] == 0.0

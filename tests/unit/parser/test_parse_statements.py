@@ -90,6 +90,7 @@ def test_insert_statements():
     ("SHOW ALL TOPICS", ast.Show("ALL_TOPICS")),
     ("SHOW VARIABLES", ast.Show("VARIABLES")),
     ("DESCRIBE EXTENDED s", ast.Describe("S", True)),
+    ("DESCRIBE s EXTENDED", ast.Describe("S", True)),
     ("DESCRIBE FUNCTION substring", ast.DescribeFunction("SUBSTRING")),
     ("EXPLAIN CSAS_X_0", ast.Explain(query_id="CSAS_X_0")),
     ("TERMINATE ALL", ast.Terminate(None, True)),

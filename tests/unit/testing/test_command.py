@@ -5,8 +5,8 @@ import json
 from streamsql.testing.command import find_files, main, run_suite
 from streamsql.testing.report import CaseResult, Progress, format_line, summary_line
 
-REST_CASE = {"name": "push", "statements": ["SELECT * FROM T EMIT CHANGES;"], "responses": [],
-             "inputConditions": {"waitForActivePushQuery": True}}
+REST_CASE = {"name": "proto", "statements": ["SELECT * FROM T;"], "responses": [],
+             "testPullWithProtoFormat": True}
 AVRO_CASE = {"name": "avro", "statements": ["CREATE STREAM S WITH (value_format='AVRO');"],
              "inputs": [{"topic": "t", "value": {}}]}
 
@@ -37,7 +37,7 @@ def test_skips_only_exit_zero_and_write_the_json_report(tmp_path, capsys):
     assert main([str(tmp_path / "a.json"), "--jobs", "1", "--json", str(report)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        "SKIP a.json::push: REST push-query runs (waitForActivePushQuery) are not run yet",
+        "SKIP a.json::proto: the protobuf row format of pull queries is not built yet",
         "SKIP a.json::avro: needs a schema registry",
         "0 passed, 0 failed, 2 skipped"]
     document = json.loads(report.read_text())

@@ -2,7 +2,6 @@
 from streamsql.errors import ParseError, ProcessingError, Span, StatementError, StreamSQLError
 from streamsql.testing.loader import ExpectedException, TopicSpec, expand_case
 from streamsql.testing.expected_errors import exception_mismatch
-from streamsql.testing.rest import PUSH_SKIP_REASON
 from streamsql.testing.runner import (FAILED, REGISTRY_SKIP_REASON, SKIPPED,
                                       Delivery, engine_properties, plan_deliveries, run_one,
                                       skip_reason, statement_topics)
@@ -33,9 +32,11 @@ def test_schema_registry_formats_skip_with_the_reason():
     assert registered.topics == (TopicSpec("t", has_schema=True),)
 
 
-def test_rest_push_cases_skip_and_invalid_cases_fail_without_an_engine():
+def test_rest_proto_cases_skip_and_invalid_cases_fail_without_an_engine():
     [push] = run_of(responses=[], inputConditions={"waitForActivePushQuery": True})
-    assert run_one(push).status == SKIPPED and run_one(push).reason == PUSH_SKIP_REASON
+    assert skip_reason(push) is None  # run for real: tests/server/test_rest_push_runs.py
+    [proto] = run_of(responses=[], testPullWithProtoFormat=True)
+    assert run_one(proto).status == SKIPPED
     [invalid] = expand_case({"name": "c", "statements": ["x"]}, "f.json")
     outcome = run_one(invalid)
     assert outcome.status == FAILED and outcome.reason.startswith("invalid case:")
@@ -50,6 +51,14 @@ def test_engine_properties_put_the_case_over_the_base_and_drop_harness_switches(
     assert properties["ksql.service.id"] == "some.ksql.service.id"
     assert properties["ksql.sink.partitions"] == "2"
     assert "use.exact.numeric.comparison" not in properties
+    assert "ksql.query.push.v2.enabled" not in properties  # a REST server's setting only
+
+
+def test_rest_runs_have_scalable_push_queries_unless_the_case_says_otherwise():
+    [on] = run_of(responses=[])
+    [off] = run_of(responses=[], properties={"ksql.query.push.v2.enabled": "false"})
+    assert engine_properties(on)["ksql.query.push.v2.enabled"] == "true"
+    assert engine_properties(off)["ksql.query.push.v2.enabled"] == "false"
 
 
 def test_deliveries_follow_input_order_and_merge_consecutive_records_of_a_topic():
