@@ -18,7 +18,7 @@ from typing import Any, AsyncIterator
 from streamsql import ast, parser
 from streamsql.analyzer.aggregates import AggregateAnalysis, analyze_aggregation, is_aggregation
 from streamsql.analyzer.analyzer import QueryAnalysis, analyze_query
-from streamsql.analyzer.pull import check_pull_where
+from streamsql.analyzer.pull import check_pull_where, window_bounds_as_millis
 from streamsql.analyzer.properties import (SINK_PROPERTIES, Properties, build_formats,
                                            resolve_format_names)
 from streamsql.analyzer.sources import analyze_create_source, validate_formats, \
@@ -26,7 +26,7 @@ from streamsql.analyzer.sources import analyze_create_source, validate_formats, 
 from streamsql.catalog import types as T
 from streamsql.catalog.catalog import STREAM, TABLE, Catalog, DataSource, QueryInfo
 from streamsql.catalog.command_log import CommandLog
-from streamsql.catalog.schema import VALUE, Column, LogicalSchema
+from streamsql.catalog.schema import ROWOFFSET, ROWPARTITION, VALUE, Column, LogicalSchema
 from streamsql.config import Config
 from streamsql.errors import NotSupportedError, StatementError, StreamSQLError
 from streamsql.functions.registry import FunctionRegistry, default_registry
@@ -36,10 +36,12 @@ from streamsql.planner.logical import build_logical_plan
 from streamsql.planner.physical import PhysicalPlan, plan_physical
 from streamsql.runtime.insert import encode_values
 from streamsql.runtime.print import print_records
-from streamsql.runtime.pull import table_rows
+from streamsql.runtime.pull import result_rows, selection_order, table_rows
 from streamsql.planner.physical import PASSES
+from streamsql.runtime.metrics import QueryMetrics, refresh_log_end
+from streamsql.runtime.assignment import GroupOptions
 from streamsql.runtime.processing_log import ProcessingLog
-from streamsql.runtime.query import PersistentQuery, PushQuery
+from streamsql.runtime.query import PersistentQuery, PushQuery, TombstoneRow  # noqa: F401 (server)
 from streamsql.sqlformat import format_statement
 from streamsql.state.store import StateStore
 
@@ -53,7 +55,8 @@ class Result:
     """The outcome of one statement.
 
     kind: 'status' (a message), 'table' (columns + rows: SHOW, DESCRIBE, EXPLAIN, pull
-    queries), or 'stream' (rows arrive over time: push queries and PRINT, via `rows`).
+    queries), or 'stream' (rows arrive over time: push queries and PRINT, via `stream`;
+    a push query over a table yields a TombstoneRow where a key is deleted).
     """
 
     statement: str
@@ -149,6 +152,13 @@ class Engine:
     def queries(self) -> list[PersistentQuery]:
         return list(self.persistent.values())
 
+    async def query_metrics(self) -> dict[str, QueryMetrics]:
+        """Each persistent query's metrics by query id, with the log end offsets (and so
+        the consumer lag) brought up to date."""
+        for query in self.persistent.values():
+            await refresh_log_end(query.metrics, self.backend)
+        return {query_id: query.metrics for query_id, query in self.persistent.items()}
+
     async def execute(self, text: str, properties: dict[str, Any] | None = None, *,
                       client_statements: bool = False) -> list[Result]:
         """Parse and execute a script, statement by statement.
@@ -157,18 +167,27 @@ class Engine:
         their effects, as in ksqlDB's REST API. `client_statements` also accepts what only
         ksqlDB's CLI accepts (RUN SCRIPT), for the shell and `--file`.
         """
+        return [result async for result in
+                self.execute_each(text, properties, client_statements=client_statements)]
+
+    async def execute_each(self, text: str, properties: dict[str, Any] | None = None, *,
+                           client_statements: bool = False) -> AsyncIterator[Result]:
+        """execute(), one Result at a time: each statement runs only once the previous one's
+        Result is taken, as ksqlDB's CLI runs a script (a push query's rows are read before
+        the next statement runs; the Results before an error are kept)."""
         saved = self.config
         if properties:
             self.config = self.config.with_overrides(properties)
         try:
-            results = []
             for statement, sql in self._statements(text, client_statements):
                 try:
-                    results.append(await self._execute_one(statement, sql))
+                    result = await self._execute_one(statement, sql)
                 except StreamSQLError as err:
+                    if err.statement is None:  # ksqlDB names the failing statement
+                        err.statement = sql if sql.endswith(";") else sql + ";"
                     raise err.with_text(text if err.span and err.span.end_pos <= len(text)
                                         and sql in text else sql)
-            return results
+                yield result
         finally:
             if properties:
                 # request-scoped properties end with the request; SET inside it persists
@@ -221,7 +240,8 @@ class Engine:
                     f"CREATE {kind.upper()} {stmt.name} (ID INT {'PRIMARY ' if kind == 'table' else ''}"
                     f"KEY, VAL STRING) WITH (KAFKA_TOPIC='{topic}', PARTITIONS=2, REPLICAS=1, "
                     "VALUE_FORMAT='JSON');", stmt.span)
-            await self.backend.create_topic(topic, partitions, props.get_int("REPLICAS") or 1)
+            await self.backend.create_topic(topic, partitions, props.get_int("REPLICAS") or 1,
+                                            _topic_config(props))
         elif partitions is not None and info.partitions != partitions:
             raise StatementError(
                 f"A Kafka topic with the name '{topic}' already exists, with different partition/"
@@ -258,7 +278,7 @@ class Engine:
         prefix = "CTAS" if kind == TABLE else "CSAS"
         query_id = self._query_id_for(stmt.name, existing, prefix)
         plan = self._plan(analysis, sink, query_id)
-        await self.backend.create_topic(sink.topic, partitions, replicas)
+        await self.backend.create_topic(sink.topic, partitions, replicas, _topic_config(props))
         await self._log_command(sql)
         if existing is not None and query_id in self.persistent:
             await self.persistent.pop(query_id).stop(drop_state=True)
@@ -283,6 +303,13 @@ class Engine:
         if inherited_key == "NONE" and schema.key:
             # a NONE key cannot carry the new key columns: fall back to the default key format
             inherited_key = None
+        if not schema.key and getattr(analysis, "repartitioned", False):
+            # PARTITION BY NULL: the records have no key at all
+            given = props.get_str("KEY_FORMAT") or props.get_str("FORMAT")
+            if given is not None and given.upper() != "NONE":
+                raise StatementError("Key format specified for stream without key columns.",
+                                     stmt.span)
+            inherited_key = "NONE"
         key_name, value_name = resolve_format_names(
             props, self.config, inherited_key=inherited_key,
             inherited_value=src.value_format.name)
@@ -306,8 +333,8 @@ class Engine:
                                       "CTAS" if analysis.result_kind == TABLE else "CSAS")
         if isinstance(analysis, AggregateAnalysis):
             window = analysis.window_info
-        elif analysis.join is None and not analysis.repartitioned:
-            window = src.window
+        elif not analysis.repartitioned:
+            window = src.window  # a join of windowed sources matches windows: it keeps them
         else:
             window = None
         return DataSource(name=stmt.name, kind=analysis.result_kind, schema=schema, topic=topic,
@@ -328,7 +355,7 @@ class Engine:
                  sink_name: str | None = None) -> QueryAnalysis | AggregateAnalysis:
         if is_aggregation(select, self.registry):
             return analyze_aggregation(select, self.catalog, self.registry, sink_name=sink_name,
-                                       settings=self.config.as_dict())
+                                       settings=self.config.as_dict(), persistent=persistent)
         return analyze_query(select, self.catalog, self.registry, persistent=persistent,
                              sink_name=sink_name,
                              new_planner=self.config.get_bool("ksql.new.query.planner.enabled"))
@@ -344,7 +371,10 @@ class Engine:
             sink_partitions=sink_partitions,
             group=f"_confluent-ksql-{self.service_id}query_{info.query_id}",
             auto_offset_reset=self.config.get("auto.offset.reset") or "latest",
-            throw_on_invalid_timestamp=self.config.get_bool("ksql.timestamp.throw.on.invalid"))
+            throw_on_invalid_timestamp=self.config.get_bool("ksql.timestamp.throw.on.invalid"),
+            # On Kafka, processes with this service id split the query's partitions.
+            scale_out=GroupOptions.from_config(self.config) if self.backend.name == "kafka"
+            else None)
         self.persistent[info.query_id] = query
         if self.run_queries and not self._replaying:
             query.start()
@@ -352,7 +382,8 @@ class Engine:
     async def _insert_into(self, stmt: ast.InsertInto, sql: str) -> Result:
         target = self.catalog.source(stmt.target)
         if target is None:
-            raise StatementError(f"Source `{stmt.target}` does not exist.", stmt.span)
+            raise StatementError(f"Source `{stmt.target}` does not exist.",
+                                 stmt.target_span or stmt.span)
         if target.kind == TABLE:
             raise StatementError("INSERT INTO can only be used to insert into a stream. "
                                  f"{target.name} is a table.", stmt.span)
@@ -534,8 +565,9 @@ class Engine:
             raise StatementError(f"Cannot read script '{stmt.path}': {err.strerror}",
                                  stmt.span) from None
         results = await self.execute(text, client_statements=True)
+        # entity 'script': `data` holds the script's own Results, for the shell to show
         return Result(sql, message=f"Ran {len(results)} statements from {stmt.path}",
-                      data=results)
+                      entity="script", data=results)
 
     # ---- inspection ----------------------------------------------------------------------
     async def _show(self, stmt: ast.Show, sql: str) -> Result:
@@ -578,27 +610,42 @@ class Engine:
     # ---- queries ---------------------------------------------------------------------------
     async def _query(self, stmt: ast.Query, sql: str) -> Result:
         select = stmt.select
+        table = None
         if select.emit is None:
-            _check_pull_query(select, stmt)
+            _check_pull_query(select, stmt, self.config)
             table = self.catalog.source(select.from_.name) \
                 if isinstance(select.from_, ast.Table) else None
+            if table is not None and table.window is not None:
+                select = replace(select, where=window_bounds_as_millis(select.where))
             if table is not None and table.kind == TABLE:
-                if not table.is_source and table.created_by_query is None:
-                    raise StatementError(
-                        f"The `{table.name}` table isn't queryable. To derive a queryable table, "
-                        f"you can do 'CREATE TABLE QUERYABLE_{table.name} AS SELECT * FROM "
-                        f"{table.name}'. See https://cnfl.io/queries for more info.", stmt.span)
                 check_pull_where(select.where, table, self.config)
         analysis = self._analyze(select, persistent=False)
-        query_id = f"transient_{analysis.source.name}_{next(self._transient_ids)}"
+        if table is not None and table.kind == TABLE and not table.is_source and \
+                table.created_by_query is None:
+            raise StatementError(
+                f"The `{table.name}` table isn't queryable. To derive a queryable table, "
+                f"you can do 'CREATE TABLE QUERYABLE_{table.name} AS SELECT * FROM "
+                f"{table.name}'. See https://cnfl.io/queries for more info.", stmt.span)
+        kind = "SCALABLE_PUSH_QUERY" if self._is_scalable_push(select) else "transient"
+        query_id = f"{kind}_{analysis.source.name}_{next(self._transient_ids)}"
         plan = self._plan(analysis, None, query_id)
         if select.emit is None:
+            columns = selection_order(plan.output_columns, analysis.order)
             if analysis.source.kind == TABLE:
-                return await self._pull_table(query_id, plan, sql)
-            return await self._pull_scan(query_id, plan, sql)
+                return await self._pull_table(query_id, plan, columns, sql)
+            return await self._pull_scan(query_id, plan, columns, sql)
         reset = self.config.get("auto.offset.reset") or "latest"
+        # A push query's rows are plain rows, in SELECT order: its header shows no KEY columns.
+        shown = tuple(replace(c, role=VALUE)
+                      for c in selection_order(plan.output_columns, analysis.order))
         query = PushQuery(query_id, plan, self.backend, self.store, self.processing_log,
-                          from_beginning=reset == "earliest")
+                          from_beginning=reset == "earliest", columns=shown)
+        # Started before the statement returns: whatever is produced after it is seen.
+        try:
+            await query.start()
+        except BaseException:
+            query.close()
+            raise
         self.push_queries[query_id] = query
 
         async def rows():
@@ -608,20 +655,37 @@ class Engine:
             finally:
                 self.push_queries.pop(query_id, None)
 
-        # A push query's rows are plain rows: its header shows no KEY columns.
-        shown = tuple(replace(c, role=VALUE) for c in plan.output_columns)
-        return Result(sql, kind="stream", query_id=query_id,
-                      columns=[c.name for c in plan.output_columns], stream=rows(),
-                      entity="pushQuery", data=shown)
+        return Result(sql, kind="stream", query_id=query_id, columns=[c.name for c in shown],
+                      stream=rows(), entity="pushQuery", data=shown)
 
-    async def _pull_scan(self, query_id: str, plan: PhysicalPlan, sql: str) -> Result:
+    def _is_scalable_push(self, select: ast.Select) -> bool:
+        """Whether ksqlDB would serve this push query as a scalable push query: one that taps
+        the output of the one persistent query writing its source, from the latest offset."""
+        if not self.config.get_bool("ksql.query.push.v2.enabled") or \
+                (self.config.get("auto.offset.reset") or "latest") != "latest":
+            return False
+        if not isinstance(select.from_, ast.Table) or select.window is not None or \
+                select.group_by or select.having is not None or select.partition_by or \
+                is_aggregation(select, self.registry):
+            return False
+        source = self.catalog.source(select.from_.name)
+        if source is None or len(self.catalog.queries_writing(source.name)) != 1:
+            return False
+        # ksqlDB does not offer ROWPARTITION and ROWOFFSET to scalable push queries
+        clauses = [i.expr for i in select.items if isinstance(i, ast.SingleColumn)]
+        clauses += [select.where] if select.where is not None else []
+        return not any(isinstance(node, ast.ColumnRef) and node.name in (ROWPARTITION, ROWOFFSET)
+                       for clause in clauses for node in ast.walk(clause))
+
+    async def _pull_scan(self, query_id: str, plan: PhysicalPlan, columns: tuple[Column, ...],
+                         sql: str) -> Result:
         """A pull query on a stream: every record now in the topic, through the plan."""
         query = PushQuery(query_id, plan, self.backend, self.store, self.processing_log,
                           from_beginning=True)
         topic = plan.source.topic
         info = await self.backend.describe_topic(topic)
         rows: list[list[Any]] = []
-        names = [c.name for c in plan.output_columns]
+        names = [c.name for c in columns]
         try:
             for partition in range(info.partitions if info else 1):
                 offset = await self.backend.start_offset(topic, partition)
@@ -632,16 +696,17 @@ class Engine:
                         break
                     offset = records[-1].offset + 1
                     result, _ = await query._transform(topic, records)
-                    rows.extend([r[n] for n in names] for r in result.select(names).to_pylist())
+                    rows.extend(result_rows(result, names))
         finally:
             query.close()
         final = "Query Completed"
         if plan.limit is not None and len(rows) >= plan.limit:
             rows, final = rows[:plan.limit], "Limit Reached"
         return Result(sql, kind="table", query_id=query_id, columns=names, rows=rows,
-                      entity="pullQuery", data=plan.output_columns, final_message=final)
+                      entity="pullQuery", data=columns, final_message=final)
 
-    async def _pull_table(self, query_id: str, plan: PhysicalPlan, sql: str) -> Result:
+    async def _pull_table(self, query_id: str, plan: PhysicalPlan, columns: tuple[Column, ...],
+                          sql: str) -> Result:
         """A pull query on a table: its current rows, through the query's projection."""
         source = plan.source
         writer = self.persistent.get(source.created_by_query) if source.created_by_query \
@@ -654,12 +719,12 @@ class Engine:
             connection.close()
         if PASSES in result.column_names:
             result = result.filter(result.column(PASSES))
-        names = [c.name for c in plan.output_columns]
-        values = [[row[n] for n in names] for row in result.select(names).to_pylist()]
+        names = [c.name for c in columns]
+        values = result_rows(result, names)
         if plan.limit is not None:
             values = values[:plan.limit]
         return Result(sql, kind="table", query_id=query_id, columns=names, rows=values,
-                      entity="pullQuery", data=plan.output_columns)
+                      entity="pullQuery", data=columns)
 
     async def _print(self, stmt: ast.Print, sql: str) -> Result:
         if await self.backend.describe_topic(stmt.topic) is None:
@@ -692,10 +757,15 @@ def _statement_text(text: str, statement: ast.Statement) -> str:
     return text[span.start_pos:span.end_pos].strip()
 
 
-def _check_pull_query(select: ast.Select, stmt: ast.Statement) -> None:
+def _check_pull_query(select: ast.Select, stmt: ast.Statement, config: Config) -> None:
     """What a pull query cannot do, in ksqlDB's words."""
     suffix = (" See https://cnfl.io/queries for more info.\nAdd EMIT CHANGES if you intended to "
               "issue a push query.")
+    if select.limit is not None and \
+            not config.get_bool("ksql.query.pull.limit.clause.enabled", True):
+        raise StatementError("LIMIT clause in pull queries is currently disabled. You can enable "
+                             "them by setting ksql.query.pull.limit.clause.enabled=true."
+                             f"{suffix}", stmt.span)
     for present, clause in ((isinstance(select.from_, ast.Join), "JOIN"),
                             (select.window is not None, "WINDOW"),
                             (bool(select.group_by), "GROUP BY"),
@@ -717,6 +787,16 @@ def _check_pull_query(select: ast.Select, stmt: ast.Statement) -> None:
             raise StatementError(f"Pull queries don't support the following columns in "
                                  f"{clause} clauses: {', '.join(f'`{b}`' for b in banned)}",
                                  stmt.span)
+
+
+def _topic_config(props: Properties) -> dict[str, str]:
+    """The topic configs a new topic gets from WITH (RETENTION_MS, CLEANUP_POLICY)."""
+    config = {}
+    if props.get_int("RETENTION_MS") is not None:
+        config["retention.ms"] = str(props.get_int("RETENTION_MS"))
+    if props.get_str("CLEANUP_POLICY") is not None:
+        config["cleanup.policy"] = props.get_str("CLEANUP_POLICY").lower()
+    return config
 
 
 def _source_names(analysis: QueryAnalysis) -> tuple[str, ...]:

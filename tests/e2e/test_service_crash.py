@@ -14,14 +14,14 @@ CREATE STREAM scaled AS SELECT sensor, seq, reading * 1.8 + 32 AS f FROM reading
 """
 
 
-async def _preload(data_dir):
+async def _preload(data_dir, n=N):
     log = EmbeddedLog(data_dir)
     await log.start()
     await log.create_topic("readings", 1)
-    for start in range(0, N, 10_000):
+    for start in range(0, n, 10_000):
         await log.produce("readings", [
             Record(f"s{i % 100}".encode(), orjson.dumps({"SEQ": i, "READING": i % 50}), i)
-            for i in range(start, min(start + 10_000, N))])
+            for i in range(start, min(start + 10_000, n))])
     await log.close()
 
 
