@@ -50,6 +50,14 @@ def _backend(spec: dict, data_dir: Path | None = None):
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS. Linux keeps ru_maxrss across exec, so a child would report
+    at least what its parent had when it forked; VmHWM belongs to this program's memory."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
