@@ -17,7 +17,7 @@ from typing import Iterator
 from streamsql.errors import LogError
 from streamsql.log.backend import Record, RecordBatch
 from streamsql.log.embedded.batch import (
-    HEADER_SIZE, MAGIC, BatchHeader, CorruptBatchError, check_batch, decode_batch, decode_columns,
+    HEADER_SIZE, MAGIC, BatchHeader, CorruptBatchError, check_batch, decode_columns,
     read_header)
 from streamsql.log.embedded.files import write_all, write_atomically
 
@@ -252,22 +252,8 @@ class Segment:
 
     def read(self, offset: int, max_records: int, partition: int) -> list[Record]:
         """Up to max_records records from `offset` (which must lie in this segment)."""
-        out: list[Record] = []
-        if self.is_empty:
-            return out
-        start_offset, start = self._index.entry_for(offset)
-        try:
-            for buf, rel, _, header in self._scan(start, self.size, start_offset):
-                if header.next_offset <= offset:
-                    continue
-                records = decode_batch(buf, rel, header, partition)
-                skip = max(0, offset - header.base_offset)
-                out.extend(records[skip:skip + max_records - len(out)])
-                if len(out) >= max_records:
-                    break
-        except CorruptBatchError as error:
-            raise self._corruption(error) from None
-        return out
+        return [record for batch in self.read_batches(offset, max_records, partition)
+                for record in batch.to_records()]
 
     def read_batches(self, offset: int, max_records: int, partition: int) -> list[RecordBatch]:
         """read() as column batches: up to max_records records from `offset`."""
