@@ -29,8 +29,10 @@ import pyarrow.compute as pc
 from streamsql.analyzer.analyzer import ROW_INDEX
 from streamsql.catalog.schema import WINDOWEND, WINDOWSTART
 from streamsql.operators.aggregate import LateRecord
-from streamsql.planner.physical import (BATCH_RELATION, EVENT_TIME, MAX_TIME, SESSION_LIVE,
+from streamsql.planner.physical import (BATCH_RELATION, EVENT_TIME, MAX_TIME, SESSION_LIVE, TASK,
                                        AggregateOperatorSpec)
+from streamsql.state.changelog import (Store, StoreChanges, delete_rows, drop_partitions,
+                                      write_rows)
 from streamsql.state.store import QueryConnection
 
 START, END = "$start", "$end"
@@ -72,8 +74,15 @@ class SessionAggregateOperator:
         self.connection.run(
             f"CREATE TABLE IF NOT EXISTS {self.state} AS SELECT {', '.join(self.keys)}, "
             f"CAST(0 AS BIGINT) AS {_q(START)}, CAST(0 AS BIGINT) AS {_q(END)}, {typed}, "
-            f"false AS {_q(SENT)}, CAST(0 AS BIGINT) AS {_q(GENERATION)} FROM pre LIMIT 0",
-            pre=pre)
+            f"false AS {_q(SENT)}, CAST(0 AS BIGINT) AS {_q(GENERATION)}, CAST(0 AS INTEGER) "
+            f"AS {_q(TASK)} FROM pre LIMIT 0", pre=pre)
+        # State kept by a version without state partitions: all of it in partition 0.
+        self.connection.run(f"ALTER TABLE {self.state} ADD COLUMN IF NOT EXISTS {_q(TASK)} "
+                            "INTEGER DEFAULT 0")
+        # With a changelog (Kafka scale-out), what each batch does to the sessions.
+        self.changes: StoreChanges | None = None
+        self.store = Store("Aggregate-Aggregate-Materialize", spec.state, (*spec.groups, START),
+                           TASK)
         self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.meta} (stream_time BIGINT)")
         found = self.connection.run(f"SELECT max(stream_time) AS t FROM {self.meta}")
         self.stream_time = found.column("t")[0].as_py()
@@ -81,6 +90,28 @@ class SessionAggregateOperator:
             self.stream_time = -1
         found = self.connection.run(f"SELECT max({_q(GENERATION)}) AS g FROM {self.state}")
         self.generation = found.column("g")[0].as_py() or 0
+
+    # ---- state partitions (see runtime/changelog.py) ---------------------------------------
+
+    def stores(self) -> list[Store]:
+        """The state tables that a changelog must carry (named as ksqlDB names its stores)."""
+        return [self.store]
+
+    def keep_partitions(self, partitions: set[int]) -> None:
+        """Forget the sessions of every other state partition (it moved to another process)."""
+        drop_partitions(self.connection, self.store, partitions)
+
+    def restored(self, partitions: set[int]) -> None:
+        """After state partitions were restored: stream time is at least their newest
+        session's end (its newest record), and this process's batch numbers continue past
+        those that wrote the restored sessions."""
+        found = self.connection.run(f"SELECT max({_q(END)}) AS t, max({_q(GENERATION)}) AS g "
+                                    f"FROM {self.state}").to_pylist()[0]
+        self.generation = max(self.generation, found["g"] or 0)
+        if found["t"] is not None and found["t"] > self.stream_time:
+            self.stream_time = found["t"]
+            self.connection.run(f"DELETE FROM {self.meta}")
+            self.connection.run(f"INSERT INTO {self.meta} VALUES ({self.stream_time})")
 
     # ---- SQL fragments -------------------------------------------------------------------
 
@@ -223,17 +254,22 @@ class SessionAggregateOperator:
             pieces = self.connection.run(self._pieces_sql(), run_records=rows)
         merged = self.connection.run(self._aggregate_sql(), pieces=pieces)
         changes = self.connection.run(self._changes_sql(), merged=merged)
-        self.connection.run(
+        delete_rows(
+            self.connection, self.changes, self.store,
             f"DELETE FROM {self.state} s WHERE EXISTS (SELECT 1 FROM pieces p WHERE "
             f"p.idx IS NULL AND {self._match('p', 's')} AND p.ps = s.{_q(START)})",
             pieces=pieces)
         fields = ", ".join(f for fs in self.fields for f in fs)
-        self.connection.run(
+        # A session's state partition: that of its key's records (one partition per key).
+        task = f"(SELECT max(r.{_q(TASK)}) FROM run_records r WHERE {self._match('r', 'merged')})"
+        write_rows(
+            self.connection, self.changes, self.store,
             f"INSERT INTO {self.state} ({', '.join(self.keys)}, {_q(START)}, {_q(END)}, "
-            f"{fields}, {_q(SENT)}, {_q(GENERATION)}) SELECT {', '.join(self.keys)}, istart, "
-            f"merged_end, {fields}, false, {self.generation} FROM merged QUALIFY row_number() "
-            f"OVER (PARTITION BY {', '.join(self.keys)}, isl ORDER BY idx DESC) = 1",
-            merged=merged)
+            f"{fields}, {_q(SENT)}, {_q(GENERATION)}, {_q(TASK)}) SELECT "
+            f"{', '.join(self.keys)}, istart, merged_end, {fields}, false, {self.generation}, "
+            f"{task} FROM merged QUALIFY row_number() OVER (PARTITION BY "
+            f"{', '.join(self.keys)}, isl ORDER BY idx DESC) = 1",
+            merged=merged, run_records=rows)
         return changes, deferred
 
     def _pieces_sql(self) -> str:
@@ -396,8 +432,9 @@ class SessionAggregateOperator:
         self.connection.run(f"INSERT INTO {self.meta} VALUES ({self.stream_time})")
         # Sessions past their retention can no longer merge; pull queries stop seeing them.
         unsent_kept = f" AND {_q(SENT)}" if self.spec.emit_final else ""
-        self.connection.run(f"DELETE FROM {self.state} WHERE {_q(END)} + {self.retention} <= "
-                            f"{self.stream_time}{unsent_kept}")
+        delete_rows(self.connection, self.changes, self.store,
+                    f"DELETE FROM {self.state} WHERE {_q(END)} + {self.retention} <= "
+                    f"{self.stream_time}{unsent_kept}")
 
     def _closed_sessions(self, batch: pa.Table, trigger: int | None) -> pa.Table:
         """EMIT FINAL: sessions whose end + gap + grace has been reached by the stream time
@@ -415,7 +452,8 @@ class SessionAggregateOperator:
             f"{self._with_finals(f'SELECT * FROM {self.state} WHERE {closed}')}) c "
             f"{'WHERE coalesce(' + having + ', false) ' if having else ''}"
             f"ORDER BY {_q(END)}, {_q(START)}")
-        self.connection.run(f"UPDATE {self.state} SET {_q(SENT)} = true WHERE {closed}")
+        write_rows(self.connection, self.changes, self.store,
+                   f"UPDATE {self.state} SET {_q(SENT)} = true WHERE {closed}")
         return rows
 
     def snapshot_sql(self) -> str:

@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass
 
 from streamsql.errors import NotSupportedError
+from streamsql.log.backend import RecordBatch
+from streamsql.runtime.changelog import state_changelog
 
 logger = logging.getLogger("streamsql.query")
 
@@ -47,23 +49,38 @@ class GroupOptions:
 async def run_in_group(query, options: GroupOptions, progress, max_records: int) -> None:
     """Run `query` (a PersistentQuery) on its share of the partitions until it stops.
 
-    For each fetched batch of an owned partition:
+    For each step (what one fetch returned for a topic's owned partitions, see _steps):
       1. (exactly-once) open the partition's transaction;
-      2. process it and produce its outputs (a stateful query also commits its state and
-         next offsets to its DuckDB database, see state/checkpoint.py);
+      2. process the step's records as one batch and produce its outputs (a stateful
+         query also produces its state changes to its changelog topics, then commits its
+         state and next offsets to its DuckDB database, see runtime/changelog.py and
+         state/checkpoint.py);
       3. commit the next offsets to the group, with the transaction if there is one.
     A rebalance waits for the batch in flight, so partitions move only between batches.
     """
-    if options.exactly_once and query.checkpoint is not None:
+    # State that follows its partitions: changelog topics, restored on assignment.
+    changelog = state_changelog(query, options.exactly_once)
+    if options.exactly_once and query.checkpoint is not None and changelog is None:
         raise NotSupportedError(
-            f"processing.guarantee '{options.guarantee}' is not supported yet for stateful "
-            f"queries (aggregations, joins) on Kafka: their state would need a changelog topic "
-            f"written in the same transaction", hint="SET 'processing.guarantee'='at_least_once' "
+            f"processing.guarantee '{options.guarantee}' is not supported yet for joins on "
+            f"Kafka: their state would need a changelog topic written in the same "
+            f"transaction", hint="SET 'processing.guarantee'='at_least_once' "
             "before creating this query")
+    if changelog is not None:
+        await changelog.create_topics()
+        query.changelog = changelog
+
+        async def start_offsets(committed):  # called on assignment, once `member` is bound
+            return await changelog.place(member, committed)
+    elif query.checkpoint is not None:
+        # A stateful query's own offsets agree with its state; the group's may lag them.
+        start_offsets = _checkpoint_offsets(query)
+    else:
+        # A table's repartition step rebuilds its state from the source on assignment.
+        start_offsets = getattr(query, "start_offsets", None)
     member = query.backend.join_group(
         query.group, query.source_topics, auto_offset_reset=query.auto_offset_reset,
-        # A stateful query's own offsets agree with its state; the group's may lag them.
-        start_offsets=_checkpoint_offsets(query) if query.checkpoint is not None else None,
+        start_offsets=start_offsets,
         session_timeout_ms=options.session_timeout_ms,
         heartbeat_interval_ms=options.heartbeat_interval_ms,
         transactional=options.exactly_once,
@@ -78,21 +95,41 @@ async def run_in_group(query, options: GroupOptions, progress, max_records: int)
                 owned = member.assignment()
                 logger.info("query %s now owns source partitions %s", query.query_id,
                             describe_partitions(owned))
-            for (topic, partition), records in batches.items():
-                position = {(topic, partition): records.next_offset}
-                async with member.batch(topic, partition) as still_owned:  # Step 1
-                    if not still_owned:
-                        continue  # moved away since the fetch; its new owner reads it again
-                    await query._process_checkpointed(topic, records, position)  # Step 2
+            for step in _steps(batches, member.transactional):
+                async with member.batch(step) as still_owned:  # Step 1
+                    # Partitions moved away since the fetch: their new owner reads them again.
+                    kept = [tp for tp in step if tp in still_owned]
+                    if not kept:
+                        continue
+                    position = {tp: step[tp].next_offset for tp in kept}
+                    records = RecordBatch.concat([step[tp] for tp in kept])
+                    await query._process_checkpointed(kept[0][0], records, position)  # Step 2
                     if not await member.commit(position):  # Step 3
-                        logger.warning("query %s lost %s partition %d to a rebalance before "
-                                       "committing; its new owner processes the batch again",
-                                       query.query_id, topic, partition)
+                        logger.warning("query %s lost %s to a rebalance before committing; "
+                                       "the new owner processes the batch again",
+                                       query.query_id, describe_partitions(set(position)))
             _record_positions(query.metrics, member)
             progress.report(query.metrics, query.metrics.lag)
     finally:
         query.output = query.backend
         await member.close()
+
+
+def _steps(batches: dict[tuple[str, int], RecordBatch], transactional: bool
+           ) -> list[dict[tuple[str, int], RecordBatch]]:
+    """The fetched batches grouped into steps, each processed as one batch.
+
+    A step holds every partition of a topic, partition after partition (the order one
+    step per partition would give), so that the per-batch costs (SQL statements, the
+    produce round trip, the commit) are paid once per topic; with transactions, one
+    partition, whose own producer's transaction carries its outputs and offset.
+    """
+    if transactional:
+        return [{tp: batches[tp]} for tp in sorted(batches)]
+    by_topic: dict[str, dict[tuple[str, int], RecordBatch]] = {}
+    for tp in sorted(batches):
+        by_topic.setdefault(tp[0], {})[tp] = batches[tp]
+    return list(by_topic.values())
 
 
 def describe_partitions(partitions: set[tuple[str, int]]) -> str:
@@ -112,8 +149,8 @@ def _checkpoint_offsets(query):
         if taken_over:
             # Another process ran these partitions; their state stayed there.
             logger.warning("query %s took over %s from another process without their state "
-                           "(state changelog topics are not supported yet): results for keys "
-                           "in them count only what this process sees from now on",
+                           "(joins have no state changelog yet): results for keys in them "
+                           "count only what this process sees from now on",
                            query.query_id, describe_partitions(set(taken_over)))
         return {tp: stored[tp] for tp in committed if tp in stored}
     return offsets
@@ -122,7 +159,8 @@ def _checkpoint_offsets(query):
 def _record_positions(metrics, member) -> None:
     """Lag and positions of the partitions this process owns now, and only those."""
     owned = member.positions()
-    for tp in [tp for tp in metrics.partitions if tp not in owned]:
+    # Of this member's topics only: a repartitioned query's two groups share its metrics.
+    for tp in [tp for tp in metrics.partitions if tp not in owned and tp[0] in member.topics]:
         del metrics.partitions[tp]
     for (topic, partition), (position, end) in owned.items():
         metrics.record_position(topic, partition, committed=position, log_end=end)
