@@ -22,6 +22,7 @@ from streamsql.testing.broker import running_broker, tansu_binary
 from benchmarks.report import Row, render
 
 ROOT = Path(__file__).resolve().parents[1]
+BROKER_LATENCY_RATE = 10_000  # records/s of the plain aiokafka pair
 
 
 def parse_args(argv):
@@ -118,6 +119,22 @@ def bench_backend(backend: str, args, paths: dict, counts: dict, duck: dict,
     return rows, raw
 
 
+def measure_broker_latency(args, paths: dict) -> dict:
+    """The broker's own produce -> fetch latency (a plain aiokafka pair): the floor under
+    each of a query's two trips through it. At a modest rate, so that it shows the
+    broker's delay, not the Python client's per-record cost."""
+    spec = {"kind": "kafka-latency", "backend": "kafka", "bootstrap": args.bootstrap,
+            "workload": str(paths["workload"]), "rate": BROKER_LATENCY_RATE,
+            "seconds": args.steady_seconds}
+    results = [measure(dict(spec, run=run)) for run in range(args.runs)]
+    latency = {key: statistics.median(r[key] for r in results)
+               for key in ("p50_ms", "p99_ms", "fetch_wait_ms")}
+    latency["rate"] = BROKER_LATENCY_RATE
+    progress(f"kafka broker latency (aiokafka pair): p50 {_ms(latency['p50_ms'])}, "
+             f"p99 {_ms(latency['p99_ms'])}")
+    return latency
+
+
 def _median(values):
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
@@ -152,21 +169,23 @@ def main(argv=None) -> int:
             duck[sql], _ = median_of(args.runs, label, {
                 "kind": "duckdb", "sql": sql, "ndjson": str(paths["ndjson"]),
                 "records": args.records})
-        rows, raw_rates = [], {}
+        rows, raw_rates, broker_latency = [], {}, None
         for backend in args.backends:
             if backend == "kafka":
                 with running_broker(scratch / "tansu.log") as bootstrap:
                     args.bootstrap = bootstrap
                     backend_rows, raw_rates[backend] = bench_backend(
                         backend, args, paths, counts, duck, scratch)
+                    broker_latency = measure_broker_latency(args, paths)
             else:
                 backend_rows, raw_rates[backend] = bench_backend(
                     backend, args, paths, counts, duck, scratch)
             rows += backend_rows
-    print(render(rows, raw_rates, duck, args))
+    print(render(rows, raw_rates, duck, args, broker_latency))
     if args.json:
         args.json.write_text(json.dumps({
             "records": args.records, "runs": args.runs, "raw_read": raw_rates,
+            "broker_latency": broker_latency,
             "duckdb": {("Q2" if "GROUP BY" in sql else "Q1"): rate for sql, rate in duck.items()},
             "rows": [row.__dict__ for row in rows]}, indent=2))
     return 0

@@ -1,4 +1,5 @@
-"""Produce and fetch throughput of KafkaLog: 200k ~60-byte records, batches of 1000.
+"""Produce and fetch throughput of KafkaLog's column path (produce_batch, fetch_batch):
+200k ~60-byte records, batches of 1000.
 
 Run: python benchmarks/kafka_throughput.py [--bootstrap-servers HOST:PORT] [--records N]
      [--batch N] [--fetch-size N]
@@ -16,30 +17,35 @@ import tempfile
 import time
 import uuid
 
+import pyarrow.compute as pc
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from streamsql.log import Record  # noqa: E402
+from streamsql.log.backend import RecordBatch  # noqa: E402
 from streamsql.log.kafka import KafkaLog  # noqa: E402
 from streamsql.testing.broker import running_broker  # noqa: E402
 
 
-def make_batches(count: int, batch: int) -> list[list[Record]]:
+def make_batches(count: int, batch: int) -> list[RecordBatch]:
     # ~60 bytes of key + value, shaped like a small JSON row
     row = b'{"id":%7d,"amount":%6d,"ok":true,"tag":"ab"}'
     records = [Record(b"user-%07d" % i, row % (i, i % 977), 1_700_000_000_000 + i)
                for i in range(count)]
-    return [records[i:i + batch] for i in range(0, count, batch)]
+    return [RecordBatch.from_records(records[i:i + batch]) for i in range(0, count, batch)]
 
 
 async def run(bootstrap: str, count: int, batch: int, fetch_size: int) -> None:
     batches = make_batches(count, batch)
-    payload = sum(len(r.key) + len(r.value) for r in batches[0]) / len(batches[0])
+    first = batches[0]
+    payload = sum(pc.sum(pc.binary_length(column)).as_py()
+                  for column in (first.keys, first.values)) / len(first)
     topic = f"bench_{uuid.uuid4().hex[:8]}"
     async with KafkaLog(bootstrap) as log:
         await log.create_topic(topic)
         started, started_cpu = time.perf_counter(), time.process_time()
         for records in batches:
-            await log.produce(topic, records)
+            await log.produce_batch(topic, records)
         produce_s = time.perf_counter() - started
         produce_cpu = time.process_time() - started_cpu
     del batches
@@ -48,11 +54,12 @@ async def run(bootstrap: str, count: int, batch: int, fetch_size: int) -> None:
         started, started_cpu = time.perf_counter(), time.process_time()
         offset = fetched = 0
         while fetched < count:
-            records = await log.fetch(topic, 0, offset, max_records=fetch_size, timeout_ms=1000)
-            if not records:
+            records = await log.fetch_batch(topic, 0, offset, max_records=fetch_size,
+                                            timeout_ms=1000)
+            if records is None:
                 break
             fetched += len(records)
-            offset = records[-1].offset + 1
+            offset = records.next_offset
         fetch_s = time.perf_counter() - started
         fetch_cpu = time.process_time() - started_cpu
         await log.delete_topic(topic)

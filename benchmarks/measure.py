@@ -4,7 +4,8 @@
 
 kinds: load (write the workload to a topic), raw-read (read it back, nothing else),
 duckdb (the query once, as a batch over NDJSON), catch-up (a query over the preloaded
-topic), steady (a query fed at a fixed rate; end-to-end latencies).
+topic), steady (a query fed at a fixed rate; end-to-end latencies), kafka-latency (a
+plain aiokafka producer and consumer: the broker's own latency).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from streamsql.log.backend import RecordBatch, fetch_batch, produce_batch
 
 PRODUCE_ROWS = 10_000
 TICK_SECONDS = 0.05  # the steady run produces a batch every tick, as a lingering producer does
+READER_FETCH_WAIT_MS = 5
 
 
 # Tansu takes about half the session timeout to form a group: the Kafka tests' settings.
@@ -179,7 +181,17 @@ async def _caught_up(engine: Engine, topic: str, counts: dict[int, int]) -> bool
 
 
 async def steady(spec: dict) -> dict:
-    """p50/p99 end-to-end latency (input produced -> output readable) at a fixed rate."""
+    """p50/p99 end-to-end latency (input produced -> output readable) at a fixed rate.
+
+    1. Start the query and wait until it owns its source partitions (on Kafka its group
+       takes about a second to form; startup is what time to first output measures).
+    2. Produce a tick's records every TICK_SECONDS. A record's clock starts at its tick's
+       scheduled time, not when the producer got to it: this process also runs the query,
+       and a producer elsewhere would not have waited for a batch in flight to finish.
+    3. A reader that waits on the sink (no poll interval of its own, started before the
+       first tick) stops the clock of every input an output is due to when it sees that
+       output.
+    """
     query = workload.QUERIES[spec["query"]]
     rate, seconds = spec["rate"], spec["seconds"]
     table = workload.load(Path(spec["workload"]))
@@ -190,73 +202,200 @@ async def steady(spec: dict) -> dict:
     # An output is due once an input with its trigger time has been produced: the first
     # input at or past that time in production order (inputs arrive +-2 ms out of order).
     reached = pc.cumulative_max(table.column("ts")).to_pylist()
-    produced_at: list[float] = []
 
     data_dir = Path(spec["run_dir"])
     topic = f"sensors_{uuid.uuid4().hex[:8]}"
     sink = f"out_{uuid.uuid4().hex[:8]}"
     engine = Engine(data_dir, _properties(spec, query), backend=_backend(spec, data_dir))
     await engine.start()
-    latencies: list[float] = []
+    # (when, keys, timestamps) of each read; latencies are worked out after the run, so
+    # that the reader costs the query (which shares this process) as little as it can
+    seen: list[tuple[float, object, object]] = []
+
+    def on_outputs(seen_at: float, keys, timestamps) -> None:
+        seen.append((seen_at, keys, timestamps))
+
+    def trigger_times(keys, timestamps) -> list[int]:
+        if query.emit_final:  # due when stream time passes the window's end + grace
+            return [struct.unpack(">q", key[-8:])[0] + query.final_delay_ms
+                    for key in _pylist(keys)]
+        return _pylist(timestamps)
+
     try:
         await engine.backend.create_topic(topic, workload.PARTITIONS)
         await engine.execute(workload.SOURCE.format(topic=topic))
         await engine.execute(query.statement(sink))
+        await _owns_partitions(engine, topic, workload.PARTITIONS)  # Step 1
         info = await engine.backend.describe_topic(sink)
-        stop = asyncio.Event()
-
-        def trigger_times(batch) -> list[int]:
-            if query.emit_final:  # due when stream time passes the window's end + grace
-                starts = [struct.unpack(">q", key[-8:])[0] for key in batch.keys.to_pylist()]
-                return [start + query.final_delay_ms for start in starts]
-            return batch.timestamps.to_pylist()
-
-        async def read_outputs():
-            offsets = dict.fromkeys(range(info.partitions), 0)
-            while not stop.is_set():
-                got = False
-                for partition, offset in offsets.items():
-                    batch = await fetch_batch(engine.backend, sink, partition, offset, 10_000)
-                    if batch is None:
-                        continue
-                    got = True
-                    now = time.perf_counter()
-                    offsets[partition] = batch.next_offset
-                    for due in trigger_times(batch):
-                        tick = bisect.bisect_left(reached, due) // chunk
-                        if tick < len(produced_at):
-                            latencies.append((now - produced_at[tick]) * 1000)
-                if not got:
-                    await asyncio.sleep(0.001)
-
-        reader = asyncio.create_task(read_outputs())
+        stop, ready = asyncio.Event(), asyncio.Event()
+        follow = _follow_kafka(spec["bootstrap"]) if spec["backend"] == "kafka" \
+            else _follow_embedded(engine.backend)
+        reader = asyncio.create_task(follow(sink, info.partitions, on_outputs, stop, ready))
+        reader_ready = asyncio.ensure_future(ready.wait())
+        await asyncio.wait([reader, reader_ready], return_when=asyncio.FIRST_COMPLETED)
+        reader_ready.cancel()
+        if reader.done():
+            reader.result()  # the reader failed to start
         started = time.perf_counter()
-        while len(produced_at) < len(batches):
+        sent = 0
+        while sent < len(batches):  # Step 2
             # Everything due by now goes out in one call: a producer that fell behind (the
             # query shares this process) catches up instead of lagging by a tick per step.
-            now = time.perf_counter()
-            due = min(len(batches), int((now - started) / TICK_SECONDS) + 1)
-            sent = len(produced_at)
-            produced_at.extend([now] * (due - sent))
+            due = min(len(batches), int((time.perf_counter() - started) / TICK_SECONDS) + 1)
             await produce_batch(engine.backend, topic, RecordBatch.concat(batches[sent:due]))
+            sent = due
             await asyncio.sleep(max(0.0, started + due * TICK_SECONDS - time.perf_counter()))
         produce_seconds = time.perf_counter() - started
         counts = workload.partition_counts(table)
         deadline = time.perf_counter() + 120
         while not await _caught_up(engine, topic, counts) and time.perf_counter() < deadline:
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.3)  # the reader sees the last outputs
+        outputs = sum([await engine.backend.end_offset(sink, p) for p in range(info.partitions)])
+        while sum(len(t) for _, _, t in seen) < outputs and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)  # Step 3 sees the last ones
         stop.set()
         await reader
     finally:
         await engine.close()
+    latencies = []
+    for seen_at, keys, timestamps in seen:
+        for due in trigger_times(keys, timestamps):
+            tick = bisect.bisect_left(reached, due) // chunk
+            latencies.append((seen_at - (started + tick * TICK_SECONDS)) * 1000)
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [None] * 99
     return {"p50_ms": statistics.median(latencies) if latencies else None,
             "p99_ms": quantiles[98], "rate": table.num_rows / produce_seconds,
             "outputs": len(latencies)}
 
 
-KINDS = {"load": load, "raw-read": raw_read, "catch-up": catch_up, "steady": steady}
+def _pylist(values) -> list:
+    return values if isinstance(values, list) else values.to_pylist()
+
+
+async def _owns_partitions(engine: Engine, topic: str, partitions: int) -> None:
+    """Wait until the (only) persistent query reads every partition of `topic`."""
+    (query,) = engine.persistent.values()
+    deadline = time.perf_counter() + 60
+    while sum(1 for t, _ in query.metrics.partitions if t == topic) < partitions:
+        if query.failure:
+            raise RuntimeError(f"the query failed: {query.failure}")
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"the query did not get the partitions of '{topic}' in 60 s")
+        await asyncio.sleep(0.01)
+
+
+def _follow_embedded(backend):
+    """A sink reader on the embedded log: one waiting fetch per partition, woken by the
+    append itself."""
+    async def follow(sink: str, partitions: int, on_outputs, stop: asyncio.Event,
+                     ready: asyncio.Event) -> None:
+        ready.set()
+
+        async def partition_reader(partition: int) -> None:
+            offset = 0
+            while not stop.is_set():
+                batch = await fetch_batch(backend, sink, partition, offset, 10_000,
+                                          timeout_ms=50)
+                if batch is not None:
+                    on_outputs(time.perf_counter(), batch.keys, batch.timestamps)
+                    offset = batch.next_offset
+        await asyncio.gather(*(partition_reader(p) for p in range(partitions)))
+    return follow
+
+
+def _follow_kafka(bootstrap: str):
+    """A sink reader on Kafka: a plain aiokafka consumer whose fetches return within
+    READER_FETCH_WAIT_MS (Tansu holds a fetch at the log end for its whole max wait, so a
+    longer wait would be the reader's delay, not the query's)."""
+    async def follow(sink: str, partitions: int, on_outputs, stop: asyncio.Event,
+                     ready: asyncio.Event) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                    fetch_max_wait_ms=READER_FETCH_WAIT_MS,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            assigned = [TopicPartition(sink, p) for p in range(partitions)]
+            consumer.assign(assigned)
+            for tp in assigned:  # (resolves the start offsets: the reader is ready)
+                await consumer.position(tp)
+            ready.set()
+            while not stop.is_set():
+                fetched = await consumer.getmany(timeout_ms=50)
+                seen_at = time.perf_counter()
+                for records in fetched.values():
+                    on_outputs(seen_at, [r.key for r in records],
+                               [r.timestamp for r in records])
+        finally:
+            await consumer.stop()
+    return follow
+
+
+async def kafka_latency(spec: dict) -> dict:
+    """The broker's own latency: a plain aiokafka producer and consumer, the consumer
+    with the fetch wait a query's group consumer uses, one tick of records every
+    TICK_SECONDS (as the steady run produces), p50/p99 from a tick's scheduled time to
+    its records fetched. A query's records make this trip twice (input, then output)."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from streamsql.log.kafka import GROUP_FETCH_WAIT_MS
+    table = workload.load(Path(spec["workload"]))
+    chunk = max(1, round(spec["rate"] * TICK_SECONDS))
+    ticks = max(1, int(spec["seconds"] / TICK_SECONDS))
+    values = table.column("value").slice(0, chunk).to_pylist()
+    topic = f"latency_{uuid.uuid4().hex[:8]}"
+    backend = _backend(spec)
+    await backend.start()
+    await backend.create_topic(topic, workload.PARTITIONS)
+    await backend.close()
+    producer = AIOKafkaProducer(bootstrap_servers=spec["bootstrap"], acks="all", linger_ms=0)
+    consumer = AIOKafkaConsumer(bootstrap_servers=spec["bootstrap"], enable_auto_commit=False,
+                                fetch_max_wait_ms=GROUP_FETCH_WAIT_MS,
+                                auto_offset_reset="earliest")
+    await producer.start()
+    await consumer.start()
+    latencies: list[float] = []
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(workload.PARTITIONS)])
+        stop = asyncio.Event()
+
+        async def read() -> None:
+            while not stop.is_set():
+                fetched = await consumer.getmany(timeout_ms=50)
+                seen_at = time.perf_counter()
+                for records in fetched.values():
+                    latencies.extend((seen_at - started - int(r.key) * TICK_SECONDS) * 1000
+                                     for r in records)
+
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(1)  # the consumer has its first fetch in flight
+        started = time.perf_counter()
+        for tick in range(ticks):
+            await asyncio.sleep(max(0.0, started + tick * TICK_SECONDS - time.perf_counter()))
+            key, sent = str(tick).encode(), []
+            for partition in range(workload.PARTITIONS):
+                batch = producer.create_batch()
+                for value in values[partition::workload.PARTITIONS]:
+                    if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                        sent.append(await producer.send_batch(batch, topic, partition=partition))
+                        batch = producer.create_batch()
+                        batch.append(key=key, value=value, timestamp=None)
+                sent.append(await producer.send_batch(batch, topic, partition=partition))
+            await asyncio.gather(*sent)
+        deadline = time.perf_counter() + 30
+        while len(latencies) < ticks * len(values) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await reader
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    quantiles = statistics.quantiles(latencies, n=100)
+    return {"p50_ms": statistics.median(latencies), "p99_ms": quantiles[98],
+            "fetch_wait_ms": GROUP_FETCH_WAIT_MS}
+
+
+KINDS = {"load": load, "raw-read": raw_read, "catch-up": catch_up, "steady": steady,
+         "kafka-latency": kafka_latency}
 
 
 def main(argv: list[str]) -> int:

@@ -26,7 +26,8 @@ def _number(value, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def render(rows: list[Row], raw_rates: dict[str, float], duckdb: dict[str, float], args) -> str:
+def render(rows: list[Row], raw_rates: dict[str, float], duckdb: dict[str, float], args,
+           broker_latency: dict | None = None) -> str:
     cells = [COLUMNS] + [(
         row.backend, row.query, _number(row.rate), f"{row.rate / row.raw_rate:.0%}",
         f"{row.rate / row.duckdb_rate:.1%}", _number(row.steady_rate), _number(row.p50_ms),
@@ -50,4 +51,9 @@ def render(rows: list[Row], raw_rates: dict[str, float], duckdb: dict[str, float
                  for sql, rate in duckdb.items()]
     width = max(len(label) for label, _ in ceilings) + 1
     lines += [f"  {label + ':':<{width}} {rate:>12,.0f} records/s" for label, rate in ceilings]
+    if broker_latency is not None:
+        lines.append(f"  produce -> fetch, kafka (aiokafka pair at "
+                     f"{broker_latency['rate']:,} records/s, fetch wait "
+                     f"{broker_latency['fetch_wait_ms']:.0f} ms): p50 "
+                     f"{broker_latency['p50_ms']:.0f} ms, p99 {broker_latency['p99_ms']:.0f} ms")
     return "\n".join(lines)

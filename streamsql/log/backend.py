@@ -6,6 +6,7 @@ partition and start at 0. Backends never decode payloads: that is serde's job.
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
@@ -116,6 +117,29 @@ async def fetch_batch(backend: "LogBackend", topic: str, partition: int, offset:
         return await native(topic, partition, offset, max_records, timeout_ms)
     records = await backend.fetch(topic, partition, offset, max_records, timeout_ms)
     return RecordBatch.from_records(records) if records else None
+
+
+async def wait_for_records(backend: "LogBackend", positions: dict[tuple[str, int], int],
+                           timeout_ms: int) -> None:
+    """Return once any (topic, partition) has a record at or past its offset in
+    `positions`, or after timeout_ms.
+
+    The embedded log waits on its appends (wait_for_records); other backends race one
+    waiting fetch per partition.
+    """
+    native = getattr(backend, "wait_for_records", None)
+    if native is not None:
+        await native(positions, timeout_ms)
+        return
+    waits = [asyncio.ensure_future(backend.fetch(topic, partition, offset, 1, timeout_ms))
+             for (topic, partition), offset in positions.items()]
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in done:
+            wait.result()  # a fetch's error (a deleted topic) is the caller's
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 async def produce_batch(backend: "LogBackend", topic: str, batch: RecordBatch) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from typing import Awaitable, Callable, Sequence
+from itertools import repeat
+from typing import Awaitable, Callable, Collection, NamedTuple, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from aiokafka import (AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener,
                       TopicPartition)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -107,6 +109,11 @@ def client_options(properties: dict[str, str]) -> dict[str, str]:
 # A seek to another offset waits for the fetch in flight (the broker answers requests on
 # a connection in order), so this bounds the latency of a seek, too.
 FETCH_LONG_POLL_MS = 100
+# The same wait for a query's group consumer, whose records' latency it bounds: Tansu does
+# not answer a waiting fetch when records arrive, but late within the wait (a plain aiokafka
+# pair: p50 28 ms, p99 53 ms with 100 ms; 5 ms and 18 ms with 25 ms). Idle, a query's
+# consumer then asks 40 times a second.
+GROUP_FETCH_WAIT_MS = 25
 # Pause between attempts while a leader or group coordinator is being (re)elected.
 RETRY_BACKOFF_S = 0.1
 
@@ -116,6 +123,15 @@ _NO_OFFSET = -1
 # Errors after which the cached partition leader / group coordinator is stale: look again.
 _LEADER_MOVED = frozenset({3, 5, 6})  # unknown topic or partition, leader not available, not leader
 _COORDINATOR_MOVED = frozenset({14, 15, 16})  # loading, not available, not coordinator
+
+
+class _SentBatch(NamedTuple):
+    """One record batch produce sent: `count` rows from `first` (in partition order)."""
+
+    partition: int
+    first: int
+    count: int
+    base_offset: int  # the offset the broker gave its first record
 
 
 class KafkaLog:
@@ -367,47 +383,78 @@ class KafkaLog:
         if not records:
             return []
         self._followed_topics.add(topic)
-        offsets = await self._produce_with(producer, topic, records)
-        for record, offset in zip(records, offsets):
-            tp = TopicPartition(topic, record.partition)
-            self._ends[tp] = max(self._ends.get(tp, 0), offset + 1)
-        return offsets
+        order, sent = await self._produce_with(producer, topic, RecordBatch.from_records(records))
+        self._note_ends(topic, sent)
+        return _offsets_in_order(order, sent)
+
+    async def produce_batch(self, topic: str, batch: RecordBatch) -> None:
+        """produce() for a RecordBatch (see backend.produce_batch): its columns go straight
+        into aiokafka's record batches, without a Record per row."""
+        producer = self._started(self._producer)
+        if len(batch) == 0:
+            return
+        self._followed_topics.add(topic)
+        _, sent = await self._produce_with(producer, topic, batch)
+        self._note_ends(topic, sent)
+
+    def _note_ends(self, topic: str, sent: list[_SentBatch]) -> None:
+        for partition, _, count, base in sent:
+            tp = TopicPartition(topic, partition)
+            self._ends[tp] = max(self._ends.get(tp, 0), base + count)
 
     async def _produce_with(self, producer: AIOKafkaProducer, topic: str,
-                            records: Sequence[Record]) -> list[int]:
-        """Send records through `producer`, one batch per partition; return their offsets."""
-        positions: dict[int, list[int]] = {}
-        for i, record in enumerate(records):
-            positions.setdefault(record.partition, []).append(i)
-        for partition in positions:
+                            batch: RecordBatch) -> tuple[Sequence[int], list[_SentBatch]]:
+        """Send a batch's records through `producer`, all partitions at once.
+
+        Returns the rows in partition order (row indexes of `batch`) and the record
+        batches sent, whose `first` and `count` address that order.
+        """
+        counts = sorted((c["values"], c["counts"])
+                        for c in pc.value_counts(batch.partitions).to_pylist())
+        for partition, _ in counts:
             await self._check_partition(topic, partition)
-        offsets = [0] * len(records)
-        await self._call(f"produce to topic '{topic}'", asyncio.gather(*(
-            self._produce_partition(producer, topic, partition, records, indexes, offsets)
-            for partition, indexes in positions.items())))
-        return offsets
+        keys, values, timestamps, headers = batch.keys, batch.values, batch.timestamps, \
+            batch.headers
+        order: Sequence[int] = range(len(batch))
+        if len(counts) > 1:
+            # A stable sort: each partition's records keep their order.
+            indexes = pc.sort_indices(batch.partitions)
+            order = indexes.to_pylist()
+            keys, values, timestamps = keys.take(indexes), values.take(indexes), \
+                timestamps.take(indexes)
+            headers = None if headers is None else [headers[i] for i in order]
+        columns = (keys.to_pylist(), values.to_pylist(), timestamps.to_pylist(),
+                   None if headers is None else [list(h) or None for h in headers])
+        starts = [0]
+        for _, count in counts:
+            starts.append(starts[-1] + count)
+        sent = await self._call(f"produce to topic '{topic}'", asyncio.gather(*(
+            self._produce_partition(producer, topic, partition, columns, start, stop)
+            for (partition, _), start, stop in zip(counts, starts, starts[1:]))))
+        return order, [record_batch for partition_sent in sent for record_batch in partition_sent]
 
     @staticmethod
     async def _produce_partition(producer: AIOKafkaProducer, topic: str, partition: int,
-                                 records: Sequence[Record], indexes: list[int],
-                                 offsets: list[int]) -> None:
-        """Send records[indexes] to one partition in batches; fill in their offsets."""
-        sent = []  # (delivery future, position in indexes of the batch's first record, count)
-        batch, first = producer.create_batch(), 0
-        for n, i in enumerate(indexes):
-            record = records[i]
+                                 columns: tuple, start: int, stop: int) -> list[_SentBatch]:
+        """Send rows start..stop of `columns` (keys, values, timestamps, headers) to one
+        partition, as record batches of at most max_batch_bytes; wait for their delivery."""
+        keys, values, timestamps, headers = columns
+        rows = zip(keys[start:stop], values[start:stop], timestamps[start:stop],
+                   repeat(None) if headers is None else headers[start:stop])
+        sent = []  # (delivery future, first row, count)
+        batch, first = producer.create_batch(), start
+        for key, value, timestamp, record_headers in rows:
             # A record that does not fit starts the next batch (an empty batch takes any one).
-            while batch.append(key=record.key, value=record.value, timestamp=record.timestamp,
-                               headers=list(record.headers)) is None:
+            while batch.append(key=key, value=value, timestamp=timestamp,
+                               headers=record_headers) is None:
+                count = batch.record_count()
                 sent.append((await producer.send_batch(batch, topic, partition=partition),
-                             first, batch.record_count()))
-                batch, first = producer.create_batch(), n
+                             first, count))
+                batch, first = producer.create_batch(), first + count
         sent.append((await producer.send_batch(batch, topic, partition=partition),
                      first, batch.record_count()))
-        for delivery, first, count in sent:
-            base = (await delivery).offset
-            for k in range(count):
-                offsets[indexes[first + k]] = base + k
+        return [_SentBatch(partition, first, count, (await delivery).offset)
+                for delivery, first, count in sent]
 
     async def fetch(self, topic: str, partition: int, offset: int,
                     max_records: int = 10_000, timeout_ms: int = 0) -> list[Record]:
@@ -418,6 +465,19 @@ class KafkaLog:
         bounds only the wait for new ones. An offset removed by retention reads from the
         start offset; one past the end returns [].
         """
+        consumed = await self._fetch_consumed(topic, partition, offset, max_records, timeout_ms)
+        return [Record(r.key, r.value, r.timestamp, tuple(r.headers), partition, r.offset)
+                for r in consumed]
+
+    async def fetch_batch(self, topic: str, partition: int, offset: int,
+                          max_records: int = 10_000, timeout_ms: int = 0) -> RecordBatch | None:
+        """fetch() as Arrow columns (see backend.fetch_batch); None when nothing was read."""
+        consumed = await self._fetch_consumed(topic, partition, offset, max_records, timeout_ms)
+        return _record_batch(partition, consumed) if consumed else None
+
+    async def _fetch_consumed(self, topic: str, partition: int, offset: int,
+                              max_records: int, timeout_ms: int) -> list:
+        """fetch() as aiokafka's ConsumerRecords."""
         if max_records < 1:
             raise ValueError(f"max_records must be positive, got {max_records}")
         consumer = self._started(self._consumer)
@@ -443,11 +503,10 @@ class KafkaLog:
             except KafkaError as error:
                 raise LogError(f"cannot fetch from topic '{topic}' partition {partition}: "
                                f"{error}") from error
-            consumed = fetched.get(tp, ())
+            consumed = fetched.get(tp, [])
             if consumed:
                 self._continues_at[tp] = consumed[-1].offset + 1
-            return [Record(r.key, r.value, r.timestamp, tuple(r.headers), partition, r.offset)
-                    for r in consumed]
+            return consumed
 
     async def _fetch_below(self, tp: TopicPartition, known_end: int, wait_ms: int,
                            max_records: int) -> dict:
@@ -676,7 +735,7 @@ class GroupMember:
     """One process's share of a consumer group: the partitions Kafka's group protocol gives
     it, the fetches from them, and the commit of each batch.
 
-    A batch runs inside `batch(topic, partition)`. A rebalance takes partitions away only
+    A batch runs inside `batch(partitions)`. A rebalance takes partitions away only
     between batches: the revocation waits until the batch in flight has produced its
     outputs and committed its offsets, so the partition's next owner starts exactly where
     this member's last commit left it (at-least-once; exactly-once with transactions).
@@ -709,7 +768,7 @@ class GroupMember:
             # which fetch() drops; _on_assigned seeks explicitly (see _reset_offset).
             auto_offset_reset=auto_offset_reset,
             session_timeout_ms=session_timeout_ms, heartbeat_interval_ms=heartbeat_interval_ms,
-            fetch_max_wait_ms=FETCH_LONG_POLL_MS,
+            fetch_max_wait_ms=GROUP_FETCH_WAIT_MS,
             isolation_level="read_committed" if transactional else log.isolation_level,
             **log._connection)
         self._producers: dict[TopicPartition, AIOKafkaProducer] = {}
@@ -718,6 +777,11 @@ class GroupMember:
         self._in_transaction: TopicPartition | None = None
         self._positions: dict[TopicPartition, int] = {}  # next offset to fetch, per owned partition
         self._failure: BaseException | None = None
+        # Revocations so far, and as of the last fetch: a batch fetched before a
+        # revocation is not processed, even if its partition came back meanwhile.
+        self._revocations = self._revocations_at_fetch = 0
+        # Reads partitions outside the group (changelogs) from their start; made on first use.
+        self._reader: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
         """Connect and subscribe; partitions arrive with the first fetch after the join."""
@@ -740,18 +804,26 @@ class GroupMember:
             pass  # leaving over a broken connection: the session timeout does the rest
         for tp in list(self._producers):
             await self._close_producer(tp)
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.stop()
 
     def assignment(self) -> set[tuple[str, int]]:
         """The (topic, partition)s this member owns now."""
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
     async def fetch(self, max_records: int, timeout_ms: int) -> dict[tuple[str, int], RecordBatch]:
-        """Records of owned partitions from where this member is, waiting up to timeout_ms."""
+        """Records of owned partitions from where this member is (what the consumer has
+        read ahead, at most max_records per owned partition), waiting up to timeout_ms."""
         self._raise_failure()
+        limit = max_records * max(1, len(self._consumer.assignment()))
         try:
-            fetched = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+            fetched = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=limit)
         except KafkaError as error:
             raise LogError(f"cannot fetch for group '{self.group}': {error}") from error
+        # After getmany: a rebalance during it (the first join revokes nothing, then
+        # assigns) leaves only records read from where _on_assigned placed the partitions.
+        self._revocations_at_fetch = self._revocations
         self._raise_failure()
         batches = {}
         for tp, records in fetched.items():
@@ -778,26 +850,31 @@ class GroupMember:
         return known
 
     @contextlib.asynccontextmanager
-    async def batch(self, topic: str, partition: int):
-        """Process one batch of an owned partition; yields False (skip the batch) if a
-        rebalance took the partition away since it was fetched.
+    async def batch(self, partitions: Collection[tuple[str, int]]):
+        """Process one batch of owned partitions (what a fetch returned for them); yields
+        the (topic, partition)s of them this member still owns: a rebalance may have taken
+        some away since the fetch, and their records are their new owner's to process (an
+        empty set: skip the batch).
 
-        With transactions, the batch's transaction is open inside the block; leaving the
-        block by an exception aborts it.
+        With transactions a batch covers one partition, whose producer's transaction is
+        open inside the block; leaving the block by an exception aborts it.
         """
-        tp = TopicPartition(topic, partition)
+        if self.transactional and len(partitions) != 1:
+            raise ValueError(f"a transactional batch covers one partition (its producer's "
+                             f"transaction), got {sorted(partitions)}")
         async with self._batch_lock:
-            if tp not in self._consumer.assignment():
-                yield False
+            assigned = self._consumer.assignment()
+            owned = {(t, p) for t, p in partitions if TopicPartition(t, p) in assigned} \
+                if self._revocations == self._revocations_at_fetch else set()
+            if not self.transactional or not owned:
+                yield owned
                 return
-            if not self.transactional:
-                yield True
-                return
+            tp = TopicPartition(*next(iter(owned)))
             producer = self._producers[tp]
             await self._transaction_call("begin a transaction", producer.begin_transaction())
             self._in_transaction = tp
             try:
-                yield True
+                yield owned
             except BaseException:
                 if producer.transaction_state.is_in_transaction():
                     await self._transaction_call("abort a transaction",
@@ -812,8 +889,17 @@ class GroupMember:
             return await self.log.produce(topic, records)
         if not records:
             return []
-        return await self.log._produce_with(self._producers[self._in_transaction], topic,
-                                            records)
+        batch = RecordBatch.from_records(records)
+        order, sent = await self.log._produce_with(self._producers[self._in_transaction],
+                                                   topic, batch)
+        return _offsets_in_order(order, sent)
+
+    async def produce_batch(self, topic: str, batch: RecordBatch) -> None:
+        """produce() for a RecordBatch (see KafkaLog.produce_batch)."""
+        if self._in_transaction is None:
+            await self.log.produce_batch(topic, batch)
+        elif len(batch):
+            await self.log._produce_with(self._producers[self._in_transaction], topic, batch)
 
     async def commit(self, offsets: dict[tuple[str, int], int]) -> bool:
         """Commit the batch's next input offsets (with its transaction, if any).
@@ -838,13 +924,72 @@ class GroupMember:
 
     # -- rebalance --------------------------------------------------------------------------
 
+    async def read_to_end(self, topic: str, partition: int):
+        """Yield the records of a partition outside the group (a state changelog) from its
+        start to its end as of the call, as RecordBatches; committed records only under
+        transactions.
+
+        The end is the high watermark of a Fetch (see KafkaLog._log_bounds); under
+        transactions the read also passes the markers and aborted records before it.
+
+        Raises:
+            LogError: no progress towards the end within the request timeout (e.g. a
+                transaction of another producer stays open).
+        """
+        tp = TopicPartition(topic, partition)
+        start, end = await self.log._log_bounds(tp)
+        if start >= end:
+            return
+        reader = await self._started_reader()
+        reader.assign([tp])
+        reader.seek(tp, start)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.log.request_timeout_ms / 1000
+        while await reader.position(tp) < end:
+            try:
+                fetched = await reader.getmany(tp, timeout_ms=FETCH_LONG_POLL_MS,
+                                               max_records=10_000)
+            except KafkaError as error:
+                raise LogError(f"cannot read '{topic}' partition {partition}: {error}") from error
+            records = [r for r in fetched.get(tp, ()) if r.offset < end]
+            if records:
+                deadline = loop.time() + self.log.request_timeout_ms / 1000
+                yield _record_batch(partition, records)
+            elif loop.time() > deadline:
+                raise LogError(f"cannot read '{topic}' partition {partition} to its end "
+                               f"({end}): stuck at offset {await reader.position(tp)}")
+
+    async def _started_reader(self) -> AIOKafkaConsumer:
+        if self._reader is None:
+            log = self.log
+            reader = AIOKafkaConsumer(
+                bootstrap_servers=log.bootstrap_servers, client_id=log.client_id,
+                request_timeout_ms=log.request_timeout_ms, group_id=None,
+                enable_auto_commit=False, auto_offset_reset="earliest",
+                fetch_max_wait_ms=FETCH_LONG_POLL_MS,
+                isolation_level="read_committed" if self.transactional else log.isolation_level,
+                **log._connection)
+            try:
+                await reader.start()
+            except (KafkaError, OSError) as error:
+                raise LogError(f"cannot read state changelogs on Kafka at "
+                               f"{log.bootstrap_servers}: {error}") from error
+            self._reader = reader
+        return self._reader
+
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._batch_lock:  # the batch in flight finishes (and commits) first
+            self._revocations += 1
             for tp in revoked:
                 self._positions.pop(tp, None)
                 await self._close_producer(tp)
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        # Placing a partition may restore its state (start_offsets): never during a batch.
+        async with self._batch_lock:
+            await self._place(assigned)
+
+    async def _place(self, assigned: set[TopicPartition]) -> None:
         try:
             if self.transactional:
                 for tp in assigned:
@@ -916,13 +1061,22 @@ class GroupMember:
                            f"{failure}") from failure
 
 
+def _offsets_in_order(order: Sequence[int], sent: list[_SentBatch]) -> list[int]:
+    """Each produced row's offset, in the order of the rows given to produce."""
+    offsets = [0] * len(order)
+    for _, first, count, base in sent:
+        for k in range(count):
+            offsets[order[first + k]] = base + k
+    return offsets
+
+
 def _record_batch(partition: int, records: list) -> RecordBatch:
-    """aiokafka's ConsumerRecords of one partition as Arrow columns."""
-    headers = [tuple(r.headers) for r in records]
+    """aiokafka's ConsumerRecords of one partition as Arrow columns (no Record per row)."""
+    headers = [r.headers for r in records]  # tuples
     return RecordBatch(pa.array([r.key for r in records], pa.binary()),
                        pa.array([r.value for r in records], pa.binary()),
                        pa.array([r.timestamp for r in records], pa.int64()),
-                       pa.array([partition] * len(records), pa.int32()),
+                       pa.repeat(pa.scalar(partition, pa.int32()), len(records)),
                        pa.array([r.offset for r in records], pa.int64()),
                        headers if any(headers) else None)
 

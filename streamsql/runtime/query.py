@@ -6,6 +6,7 @@ produces the results (to its sink topic, or to a push query's client), then comm
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 
@@ -17,7 +18,7 @@ from streamsql.catalog.schema import Column
 from streamsql.errors import ProcessingError as QueryFailure
 from streamsql.errors import StreamSQLError
 from streamsql.log.backend import (LogBackend, Record, RecordBatch, fetch_batch,
-                                     produce_batch)
+                                     produce_batch, wait_for_records)
 from streamsql.catalog.catalog import STREAM
 from streamsql.operators.aggregate import AggregateOperator
 from streamsql.operators.closing_join import ClosingJoinOperator
@@ -29,6 +30,9 @@ from streamsql.planner.physical import PASSES, PhysicalPlan, TableJoinOperatorSp
 from streamsql.runtime.assignment import GroupOptions, run_in_group
 from streamsql.runtime.metrics import QueryMetrics
 from streamsql.runtime.processing_log import ProcessingError, ProcessingLog
+from streamsql.runtime.repartition import (GroupByRepartition, decoders_after_repartition,
+                                           plan_after_repartition, run_repartitioned,
+                                           uses_repartition_topic)
 from streamsql.runtime.task import DecodedBatch, RecordDecoder, ResultEncoder
 from streamsql.state.checkpoint import Checkpoint
 from streamsql.state.store import StateStore
@@ -36,42 +40,50 @@ from streamsql.state.store import StateStore
 logger = logging.getLogger("streamsql.query")
 
 MAX_BATCH = 10_000
+IDLE_WAIT_MS = 200  # bound on one wait for records while every source partition is idle
 
 
 class Query:
     """What persistent and push queries share: decode, project, and account."""
 
     def __init__(self, query_id: str, plan: PhysicalPlan, store: StateStore,
-                 processing_log: ProcessingLog, *, throw_on_invalid_timestamp: bool = False):
+                 processing_log: ProcessingLog, *, throw_on_invalid_timestamp: bool = False,
+                 decoders: dict[str, tuple[int, RecordDecoder]] | None = None):
+        """decoders: by topic read, (side, decoder), where the topics are not the sources'."""
         self.query_id = query_id
         self.plan = plan
         joined = plan.join is not None
         # One decoder per source topic; in a join a stream record needs a value to match.
-        self.decoders: dict[str, tuple[int, RecordDecoder]] = {}
-        for index, side in enumerate(plan.sides):
-            self.decoders[side.source.topic] = (index, RecordDecoder(
+        self.decoders: dict[str, tuple[int, RecordDecoder]] = dict(decoders) if decoders else {
+            side.source.topic: (index, RecordDecoder(
                 side.source, prefix=side.prefix,
                 drop_null_values=plan.filtered or (joined and side.source.kind == STREAM),
                 throw_on_invalid_timestamp=throw_on_invalid_timestamp))
+            for index, side in enumerate(plan.sides)}
         self.connection = store.cursor()
         self.project = ProjectOperator(plan.project, self.connection)
         self.join = None
         self.aggregate = None
-        if plan.aggregate is not None:
-            ((topic, (_, decoder)),) = self.decoders.items()
-            window = plan.aggregate.window
-            operator = SessionAggregateOperator if window is not None and \
-                window.kind == "SESSION" else AggregateOperator
-            self.aggregate = operator(plan.aggregate, self.connection,
-                                      decoder.decode(topic, []).table)
+        empty = tuple(decoder.decode(topic, []).table
+                      for topic, (_, decoder) in self.decoders.items())
         if joined:
-            empty = tuple(decoder.decode(topic, []).table
-                          for topic, (_, decoder) in self.decoders.items())
             if isinstance(plan.join, TableJoinOperatorSpec):
                 operator = TableJoinOperator
             else:
                 operator = ClosingJoinOperator if plan.join.emit_on_close else JoinOperator
             self.join = operator(plan.join, self.connection, empty)
+        if plan.aggregate is not None:
+            window = plan.aggregate.window
+            operator = SessionAggregateOperator if window is not None and \
+                window.kind == "SESSION" else AggregateOperator
+            # An aggregation over a join reads the join's rows (a table-table join's as the
+            # changelog of its result table).
+            rows = empty[0]
+            if isinstance(self.join, TableJoinOperator):
+                rows = self.join.changelog(self.join.empty_changes())
+            elif joined:
+                rows = self.join.probe(0, empty[0])
+            self.aggregate = operator(plan.aggregate, self.connection, rows)
         self.processing_log = processing_log
         self.metrics = QueryMetrics()
         self.state = "CREATED"
@@ -86,6 +98,8 @@ class Query:
         rows = batch.table
         if isinstance(self.join, TableJoinOperator):
             rows = self.join.process(side, rows)
+            if self.aggregate is not None:
+                rows = self.join.changelog(rows)
         elif self.join is not None:
             probed = self.join.probe(side, rows)
             self.join.store(side, rows)
@@ -94,10 +108,17 @@ class Query:
                 rows = rows.slice(0, 0)  # a table update changes state; it emits nothing
         late = []
         if self.aggregate is not None:
+            origin = None
+            if self.join is not None:
+                # A record may match several rows, which the aggregation takes one by one.
+                rows, origin = _numbered(rows)
             rows = self.aggregate.process(rows)
             late, self.aggregate.late = self.aggregate.late, []
+            if origin is not None:
+                rows = _from_origin(rows, origin)
+                late = [dataclasses.replace(l, row=origin[l.row].as_py()) for l in late]
         result, failed = self.project.process(rows)
-        if isinstance(self.join, TableJoinOperator):
+        if isinstance(self.join, TableJoinOperator) and self.aggregate is None:
             result = self.join.resolve(result)
         errors = batch.errors + [
             ProcessingError(f"late record dropped: window={l.window_start} "
@@ -121,6 +142,19 @@ class Query:
         self.connection.close()
 
 
+def _numbered(rows: pa.Table) -> tuple[pa.Table, pa.Array]:
+    """The rows with `$row` renumbered 0..n-1 in their order, and each row's input record."""
+    origin = rows.column(ROW_INDEX).combine_chunks()
+    index = rows.column_names.index(ROW_INDEX)
+    return rows.set_column(index, ROW_INDEX, pa.array(range(rows.num_rows), pa.int64())), origin
+
+
+def _from_origin(rows: pa.Table, origin: pa.Array) -> pa.Table:
+    """Rows whose `$row` numbers a row of `_numbered`, pointed back at their input records."""
+    index = rows.column_names.index(ROW_INDEX)
+    return rows.set_column(index, ROW_INDEX, pc.take(origin, rows.column(ROW_INDEX)))
+
+
 class PersistentQuery(Query):
     """CSAS / INSERT INTO ... SELECT: source topic -> sink topic, offsets in a consumer group."""
 
@@ -128,8 +162,16 @@ class PersistentQuery(Query):
                  store: StateStore, processing_log: ProcessingLog, *, sink_partitions: int,
                  group: str, auto_offset_reset: str = "earliest",
                  throw_on_invalid_timestamp: bool = False, scale_out: GroupOptions | None = None):
+        # Grouping by a non-key column on Kafka: a first sub-topology sends the source's
+        # records through a repartition topic, which this query (the aggregation) reads.
+        repartitioned = scale_out is not None and uses_repartition_topic(plan)
+        if repartitioned:
+            plan = plan_after_repartition(plan)
         super().__init__(query_id, plan, store, processing_log,
-                         throw_on_invalid_timestamp=throw_on_invalid_timestamp)
+                         throw_on_invalid_timestamp=throw_on_invalid_timestamp,
+                         decoders=decoders_after_repartition(
+                             plan, group, throw_on_invalid_timestamp=throw_on_invalid_timestamp)
+                         if repartitioned else None)
         self.sql = sql
         self.backend = backend
         # Where outputs go: the log, or (exactly-once) the transaction of the batch in flight.
@@ -140,13 +182,24 @@ class PersistentQuery(Query):
         self.auto_offset_reset = auto_offset_reset
         self.encoder = ResultEncoder(plan.sink, sink_partitions,
                                      keys_from_value=plan.keys_from_value,
-                                     aggregated=plan.emits_changes)
+                                     aggregated=plan.emits_changes,
+                                     final_results=plan.aggregate is not None and
+                                     plan.aggregate.emit_final)
         self._task: asyncio.Task | None = None
         self._stopping = False
         # A stateful query keeps its offsets with its state (see state/checkpoint.py).
         stateful = self.join is not None or self.aggregate is not None
         self.checkpoint = Checkpoint(self.connection, query_id) if stateful else None
+        # On Kafka, the topics that carry the state to other processes (run_in_group sets it).
+        self.changelog = None
         self.failure: str | None = None
+        self.repartition: GroupByRepartition | None = None
+        if repartitioned:
+            self.repartition = GroupByRepartition(
+                self, store.cursor(), throw_on_invalid_timestamp=throw_on_invalid_timestamp)
+            # Every record in the repartition topic is this query's input, including those
+            # sent before the aggregation first joined its group (as Kafka Streams does).
+            self.auto_offset_reset = "earliest"
 
     @property
     def sink_topic(self) -> str:
@@ -179,6 +232,10 @@ class PersistentQuery(Query):
 
     async def run(self) -> None:
         """Consume until stopped: fetch -> process -> produce -> commit, per partition."""
+        if self.scale_out is not None and self.repartition is not None:
+            self.state = "RUNNING"
+            await run_repartitioned(self, self.scale_out, _Progress(self.query_id), MAX_BATCH)
+            return
         if self.scale_out is not None:
             self.state = "RUNNING"
             await run_in_group(self, self.scale_out, _Progress(self.query_id), MAX_BATCH)
@@ -192,7 +249,6 @@ class PersistentQuery(Query):
                 log_end=await self.backend.end_offset(topic, partition))
         self.state = "RUNNING"
         progress = _Progress(self.query_id)
-        single = len(positions) == 1
         while not self._stopping:
             # What every partition of a topic has is processed as one batch (partition after
             # partition, so in the order one batch per partition would give): the per-batch
@@ -200,8 +256,7 @@ class PersistentQuery(Query):
             fetched: dict[str, list[RecordBatch]] = {}
             for topic, partition in positions:
                 records = await fetch_batch(self.backend, topic, partition,
-                                            offsets[topic, partition], MAX_BATCH,
-                                            timeout_ms=200 if single else 0)
+                                            offsets[topic, partition], MAX_BATCH)
                 if records:
                     fetched.setdefault(topic, []).append(records)
             for topic, batches in fetched.items():
@@ -216,8 +271,11 @@ class PersistentQuery(Query):
                         topic, partition, committed=offset,
                         log_end=await self.backend.end_offset(topic, partition))
             progress.report(self.metrics, self.metrics.lag)
-            if not fetched and not single:
-                await asyncio.sleep(0.01)
+            if not fetched:
+                # A record that arrives ends the wait at once; the bound is how soon a stop
+                # request is seen.
+                await wait_for_records(self.backend, {tp: offsets[tp] for tp in positions},
+                                       IDLE_WAIT_MS)
             else:
                 # The embedded log answers without suspending: yield, or signals, the HTTP
                 # endpoint and the other queries would wait for the whole backlog.
@@ -232,8 +290,12 @@ class PersistentQuery(Query):
         self.checkpoint.begin()
         try:
             await self.process(topic, records)
+            if self.changelog is not None:  # the state's changes go out before the offsets
+                await self.changelog.produce(self.output)
         except BaseException:
             self.checkpoint.abort()
+            if self.changelog is not None:
+                self.changelog.discard()
             raise
         self.checkpoint.commit(position)
 
@@ -273,6 +335,12 @@ class PersistentQuery(Query):
             for operator in (self.join, self.aggregate, self.checkpoint):
                 if operator is not None:
                     operator.drop_state()
+            if self.repartition is not None:  # internal topics go with the query
+                await self.repartition.drop()
+            if self.changelog is not None:
+                await self.changelog.delete_topics()
+        if self.repartition is not None:
+            self.repartition.connection.close()
         self.close()
 
 

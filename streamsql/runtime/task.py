@@ -140,13 +140,19 @@ class ResultEncoder:
     """Query results -> records for the sink topic (key, value, timestamp, headers, partition)."""
 
     def __init__(self, sink: DataSource, partitions: int, *,
-                 keys_from_value: tuple[str, ...] = (), aggregated: bool = False):
+                 keys_from_value: tuple[str, ...] = (), aggregated: bool = False,
+                 final_results: bool = False):
         self.sink = sink
         self.keys_from_value = keys_from_value
         self.aggregated = aggregated  # outputs are group results, not transformed records
+        self.final_results = final_results  # EMIT FINAL: outputs are windows that closed
         self.partitions = partitions
         self.key_serde = make_serde(sink.key_format, sink.schema.key, is_key=True,
                                     window=sink.window)
+        # A windowed key goes to the partition of the key without its window, as Kafka
+        # Streams' WindowedStreamPartitioner places it.
+        self.placement_serde = self.key_serde if sink.window is None else \
+            make_serde(sink.key_format, sink.schema.key, is_key=True)
         self.value_serde = make_serde(sink.value_format, sink.schema.value, is_key=False)
 
     def encode(self, result: pa.Table, batch: DecodedBatch) -> RecordBatch:
@@ -194,6 +200,11 @@ class ResultEncoder:
                     pc.take(batch.table.column(bound), positions)
                 key_table = key_table.append_column(bound, column)
         keys = _flat(encode_array(self.key_serde, key_table))
+        placed_by = keys
+        if self.placement_serde is not self.key_serde and self.partitions > 1:
+            placed_by = _flat(encode_array(self.placement_serde, key_table.select(
+                [c.name for c in self.sink.schema.key])))
+        partitions = partitions_for(placed_by, self.partitions)
         values = _flat(encode_array(self.value_serde, result.select(
             [c.name for c in self.sink.schema.value])))
 
@@ -207,22 +218,37 @@ class ResultEncoder:
                                                              False)))
         if pc.any(cleared).as_py():
             values = pc.if_else(cleared, pa.scalar(None, pa.binary()), values)
+        if self.final_results and len(keys) > 1:
+            # ksqlDB's suppression buffer releases the windows that close together ordered
+            # by window end, then by their serialized (windowed) key.
+            order = pc.sort_indices(pa.table({"end": _flat(key_table.column(WINDOWEND)),
+                                              "key": keys}),
+                                    sort_keys=[("end", "ascending"), ("key", "ascending")])
+            keys, values, timestamps, rows, partitions = (
+                pc.take(array, order) for array in (keys, values, timestamps, rows, partitions))
         headers = None
         if source.headers is not None:
             headers = [source.headers[row] for row in rows.to_pylist()]
-        return RecordBatch(keys, values, timestamps, partitions_for(keys, self.partitions),
+        return RecordBatch(keys, values, timestamps, partitions,
                            pa.array([-1] * len(rows), pa.int64()), headers)
 
 
 _EMPTY_BATCH = RecordBatch.from_records([])
 _ROW_INDEXES = pa.array(range(10_000), pa.int64())
+# Up to this size the shared array grows to the largest batch seen: a step concatenates
+# one fetch per partition of a topic, so batches are several fetches long.
+_SHARED_ROW_INDEXES = 1_000_000
 
 
 def _row_indexes(n: int) -> pa.Array:
     """0..n-1 (a slice of one shared array for batch-sized n)."""
-    if n <= len(_ROW_INDEXES):
-        return _ROW_INDEXES.slice(0, n)
-    return pa.array(range(n), pa.int64())
+    global _ROW_INDEXES
+    if n > len(_ROW_INDEXES):
+        indexes = pa.array(range(n), pa.int64())
+        if n > _SHARED_ROW_INDEXES:
+            return indexes
+        _ROW_INDEXES = indexes
+    return _ROW_INDEXES.slice(0, n)
 
 
 def _flat(column) -> pa.Array:

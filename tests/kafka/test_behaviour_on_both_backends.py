@@ -104,3 +104,25 @@ async def test_restart_rebuilds_the_catalog_and_resumes_without_reprocessing(bac
     assert queries == ["CSAS_SCALED_0"]
     # In source order: a query that started over would have written s1 again before s2.
     assert out == [(b"s1", {"R": 10.0}), (b"s2", {"R": 20.0})]
+
+
+async def test_records_of_every_partition_keep_their_partition_offset_and_headers(backend_case):
+    # A step processes what several partitions returned as one batch: each output still
+    # comes from its own input record.
+    source, sink = backend_case.topic("events"), backend_case.topic("seen")
+    async with backend_case.engine({"auto.offset.reset": "earliest"}) as engine:
+        await engine.execute(
+            f"CREATE STREAM events (id STRING KEY, n INT, trace BYTES HEADER('trace')) WITH "
+            f"(kafka_topic='{source}', partitions=3, value_format='JSON');"
+            f"CREATE STREAM seen WITH (kafka_topic='{sink}') AS SELECT id, n, "
+            "ROWPARTITION AS p, ROWOFFSET AS o, FROM_BYTES(trace, 'utf8') AS t FROM events;")
+        # Headers on the records of partition 1 only.
+        await engine.backend.produce(source, [
+            Record(f"k{n}".encode(), orjson.dumps({"N": n}), 1000 + n,
+                   (("trace", f"t{n}".encode()),) if n % 3 == 1 else (), partition=n % 3)
+            for n in range(12)])
+        out = await sink_records(engine, sink, lambda r: len(r) >= 12)
+    assert sorted(out, key=lambda kv: kv[1]["N"]) == [
+        (f"k{n}".encode(), {"N": n, "P": n % 3, "O": n // 3,
+                            "T": f"t{n}" if n % 3 == 1 else None})
+        for n in range(12)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka_broker import FAST_GROUPS
 
@@ -60,11 +61,11 @@ async def test_members_split_partitions_and_the_survivor_resumes_from_the_commit
                 fetch_until(second, lambda g: second.assignment() and
                             sum(map(len, g.values())) == 10 * len(second.assignment())))
             owned = [first.assignment(), second.assignment()]
-            # The second member commits half of what it read, then leaves.
-            for (t, p), records in got[1].items():
-                async with second.batch(t, p) as owned_now:
-                    assert owned_now
-                    assert await second.commit({(t, p): records[4].offset + 1})
+            # The second member commits half of what it read, in one batch, then leaves.
+            async with second.batch(got[1]) as owned_now:
+                assert owned_now == set(got[1])
+                assert await second.commit({tp: records[4].offset + 1
+                                            for tp, records in got[1].items()})
         finally:
             await second.close()
         try:
@@ -92,7 +93,7 @@ async def test_transaction_commits_outputs_with_the_input_offsets(kafka_bootstra
         await member.start()
         try:
             got = await fetch_until(member, lambda g: len(g.get((source, 0), ())) == 3)
-            async with member.batch(source, 0) as owned:
+            async with member.batch({(source, 0)}) as owned:
                 assert owned
                 await member.produce(sink, [Record(None, r.value.upper() + b"!", r.timestamp)
                                             for r in got[source, 0]])
@@ -103,6 +104,30 @@ async def test_transaction_commits_outputs_with_the_input_offsets(kafka_bootstra
         out = await reader.fetch(sink, 0, 0, timeout_ms=5000)
     assert [r.value for r in out] == [b"0!", b"1!", b"2!"]
     assert await committed_offset(kafka_bootstrap, group, source, 0) == 3
+
+
+async def test_a_batch_yields_the_partitions_the_member_still_owns(kafka_bootstrap, unique_name):
+    topic, group = unique_name("owned"), unique_name("group")
+    async with KafkaLog(kafka_bootstrap) as log:
+        await log.create_topic(topic, 2)
+        member = log.join_group(group, [topic], auto_offset_reset="earliest", **SESSION)
+        await member.start()
+        try:
+            await fetch_until(member, lambda g: len(member.assignment()) == 2)
+            async with member.batch({(topic, 0), (topic, 1), ("elsewhere", 0)}) as owned:
+                assert owned == {(topic, 0), (topic, 1)}
+            async with member.batch({("elsewhere", 0)}) as owned:
+                assert owned == set()
+        finally:
+            await member.close()
+
+
+async def test_a_transactional_batch_covers_one_partition(kafka_bootstrap, unique_name):
+    async with KafkaLog(kafka_bootstrap) as log:
+        member = log.join_group(unique_name("group"), ["t"], transactional=True, **SESSION)
+        with pytest.raises(ValueError, match="one partition"):
+            async with member.batch({("t", 0), ("t", 1)}):
+                pass
 
 
 async def test_a_partition_without_a_committed_offset_starts_at_the_log_end_for_latest(

@@ -4,11 +4,12 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pyarrow as pa
 import pytest
 
 from streamsql.errors import LogError
 from streamsql.log import open_backend
-from streamsql.log.backend import Record, TopicInfo
+from streamsql.log.backend import Record, RecordBatch, TopicInfo
 from streamsql.log.kafka import KafkaLog
 
 
@@ -81,6 +82,34 @@ async def test_records_larger_than_one_batch_keep_their_order_and_offsets(
         fetched = await read_partition(log, topic, 0)
     assert offsets == list(range(2000))
     assert [(r.value, r.timestamp) for r in fetched] == [(r.value, r.timestamp) for r in sent]
+
+
+async def test_a_column_batch_round_trips_through_produce_batch_and_fetch_batch(
+        kafka_bootstrap, unique_name):
+    topic = unique_name("columns")
+    # Interleaved partitions, more bytes per partition than one record batch holds, and
+    # headers, null keys and null values on some records.
+    sent = [Record(None if i % 7 == 0 else b"k%d" % i, None if i % 11 == 0 else b"v" * 200,
+                   1_700_000_000_000 + i, (("n", b"%d" % i),) if i % 5 == 0 else (), i % 3)
+            for i in range(600)]
+    async with KafkaLog(kafka_bootstrap, max_batch_bytes=16 * 1024) as log:
+        await log.create_topic(topic, partitions=3)
+        await log.produce_batch(topic, RecordBatch.from_records(sent))
+        ends = [await log.end_offset(topic, p) for p in range(3)]
+        fetched = {}
+        for p in range(3):
+            batches, offset = [], 0
+            while offset < ends[p]:
+                batch = await log.fetch_batch(topic, p, offset, 150)
+                batches.append(batch)
+                offset = batch.next_offset
+            fetched[p] = RecordBatch.concat(batches)
+    assert ends == [200, 200, 200]
+    for p in range(3):
+        expected = [Record(r.key, r.value, r.timestamp, r.headers, p, n)
+                    for n, r in enumerate(r for r in sent if r.partition == p)]
+        assert fetched[p].to_records() == expected
+        assert fetched[p].partitions.type == pa.int32()
 
 
 async def test_end_offset_counts_every_record_of_a_batched_produce(kafka_bootstrap, unique_name):

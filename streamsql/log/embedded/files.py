@@ -8,12 +8,17 @@ import os
 from pathlib import Path
 
 
-def write_atomically(path: Path, data: bytes, *, sync: bool = True) -> None:
+def write_atomically(path: Path, data: bytes, *, sync: bool = True,
+                     sync_replace: bool = True) -> None:
     """Replace `path` with `data` so that a crash leaves either the old or the new content.
 
     Steps: write a temporary sibling, fsync it, rename it over `path`, fsync the directory
     (the rename itself is only durable once the directory entry is).
+
+    sync_replace=False skips the directory fsync when `path` already exists: a crash may
+    then leave an earlier content, never a broken one (for data where that is allowed).
     """
+    sync_directory = sync and (sync_replace or not path.exists())
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
@@ -23,7 +28,7 @@ def write_atomically(path: Path, data: bytes, *, sync: bool = True) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    if sync:
+    if sync_directory:
         fsync_directory(path.parent)
 
 

@@ -247,7 +247,7 @@ class EmbeddedLog:
         records = log.read(offset, max_records)
         if records or timeout_ms <= 0:
             return records
-        await self._wait_for_append(topic, partition, offset, timeout_ms)
+        await self.wait_for_records({(topic, partition): offset}, timeout_ms)
         return log.read(offset, max_records)
 
     async def fetch_batch(self, topic: str, partition: int, offset: int,
@@ -258,39 +258,47 @@ class EmbeddedLog:
         log = self._partition(self._topic(topic), partition)
         batch = log.read_batch(offset, max_records)
         if batch is None and timeout_ms > 0:
-            await self._wait_for_append(topic, partition, offset, timeout_ms)
+            await self.wait_for_records({(topic, partition): offset}, timeout_ms)
             batch = log.read_batch(offset, max_records)
         return batch
 
-    async def _wait_for_append(self, topic: str, partition: int, offset: int,
+    async def wait_for_records(self, positions: dict[tuple[str, int], int],
                                timeout_ms: int) -> None:
-        """Wait until the partition's end passes `offset`, or timeout_ms has gone by."""
+        """Wait until the end of any of the (topic, partition)s passes its offset in
+        `positions`, or timeout_ms has gone by (see backend.wait_for_records)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_ms / 1000
-        # (the topic is looked up on each wake: a deleted topic ends the wait with an error)
-        while self._partition(self._topic(topic), partition).end_offset <= offset:
+        # (topics are looked up on each wake: a deleted topic ends the wait with an error)
+        while all(self._partition(self._topic(topic), partition).end_offset <= offset
+                  for (topic, partition), offset in positions.items()):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
-            appended = self._appended.get((topic, partition))
-            # (a future left by a fetch on an earlier event loop cannot be awaited here)
-            if appended is None or appended.done() or appended.get_loop() is not loop:
-                appended = self._appended[(topic, partition)] = loop.create_future()
-            await asyncio.wait([appended], timeout=remaining)
+            await asyncio.wait([self._append_future(tp, loop) for tp in positions],
+                               timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+
+    def _append_future(self, tp: tuple[str, int], loop) -> asyncio.Future:
+        """The future the next append to `tp` resolves (shared by every waiting fetch)."""
+        appended = self._appended.get(tp)
+        # (a future left by a fetch on an earlier event loop cannot be awaited here)
+        if appended is None or appended.done() or appended.get_loop() is not loop:
+            appended = self._appended[tp] = loop.create_future()
+        return appended
 
     async def produce_batch(self, topic: str, batch: RecordBatch) -> None:
         """produce() for a RecordBatch (see backend.produce_batch); durable on return."""
         target = self._topic(topic)
         if len(batch) == 0:
             return
-        low, high = pc.min_max(batch.partitions).values()
-        partition_ids = [low.as_py()] if low == high else \
-            pc.unique(batch.partitions).to_pylist()
+        # Arrow scalars, not Python ints, to compare with: pyarrow converts those through a
+        # failing import of dateutil on every call, a tenth of a millisecond.
+        partitions = pc.unique(batch.partitions)
+        partition_ids = partitions.to_pylist()
         for p in partition_ids:
             self._partition(target, p)
-        for p in partition_ids:
+        for p, scalar in zip(partition_ids, partitions):
             part = batch if len(partition_ids) == 1 else \
-                batch.filter(pc.equal(batch.partitions, p))
+                batch.filter(pc.equal(batch.partitions, scalar))
             target.partitions[p].append_batch(part)
         self._sync_and_wake(topic, target, partition_ids)
 

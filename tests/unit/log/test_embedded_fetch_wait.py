@@ -7,6 +7,7 @@ import pytest
 
 from streamsql.errors import LogError
 from streamsql.log import EmbeddedLog, Record
+from streamsql.log.backend import wait_for_records
 
 
 async def test_waiting_fetch_wakes_on_produce(log_factory):
@@ -70,3 +71,48 @@ def test_a_log_can_be_used_from_successive_event_loops(data_dir):
         assert [r.value for r in asyncio.run(wait_and_produce())] == [b"v"]
     finally:
         asyncio.run(log.close())
+
+
+async def test_waiting_for_several_partitions_wakes_on_an_append_to_any(log_factory):
+    async with log_factory() as log:
+        await log.create_topic("a", partitions=2)
+        await log.create_topic("b")
+        await log.produce("a", [Record(None, b"seen", partition=1)])
+        waiting = asyncio.create_task(wait_for_records(
+            log, {("a", 0): 0, ("a", 1): 1, ("b", 0): 0}, timeout_ms=600_000))
+        await asyncio.sleep(0)
+        assert not waiting.done()  # a record before its position does not count
+        await log.produce("b", [Record(None, b"new")])
+        await waiting
+
+
+async def test_waiting_for_records_returns_at_once_when_one_is_there(log_factory):
+    async with log_factory() as log:
+        await log.create_topic("t", partitions=2)
+        await log.produce("t", [Record(None, b"there", partition=1)])
+        await wait_for_records(log, {("t", 0): 0, ("t", 1): 0}, timeout_ms=600_000)
+
+
+async def test_waiting_for_records_ends_after_the_timeout(log_factory):
+    async with log_factory() as log:
+        await log.create_topic("t", partitions=2)
+        await wait_for_records(log, {("t", 0): 0, ("t", 1): 0}, timeout_ms=5)
+
+
+async def test_waiting_for_records_through_fetches_on_a_backend_without_native_waits(
+        log_factory):
+    class FetchOnly:  # only the LogBackend methods, as a backend without wait_for_records
+        def __init__(self, log):
+            self.fetch = log.fetch
+
+    async with log_factory() as log:
+        await log.create_topic("t", partitions=3)
+        waiting = asyncio.create_task(wait_for_records(
+            FetchOnly(log), {("t", p): 0 for p in range(3)}, timeout_ms=600_000))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        await log.produce("t", [Record(None, b"v", partition=2)])
+        await waiting
+        await log.delete_topic("t")
+        with pytest.raises(LogError, match="topic 't' does not exist"):
+            await wait_for_records(FetchOnly(log), {("t", 0): 0}, timeout_ms=600_000)
