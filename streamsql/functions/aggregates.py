@@ -45,6 +45,9 @@ class Accumulator:
     undo: tuple[str, ...] | None = None
     # How stored state takes in those contributions, when not as `merge` does.
     undo_merge: tuple[str, ...] | None = None
+    # The result depends on the order of the rows (not only on which rows): `accumulate`
+    # then works only as a window function ordered by arrival, not in a GROUP BY.
+    ordered: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,8 +217,10 @@ def _by_offset(latest: bool):
                 # EARLIEST keeping nulls: the first row wins even if its value is null
                 return Accumulator(("v", "seen"), (f"{pick}({{0}})", "count(*)"),
                                    ("CASE WHEN {old_seen} > 0 THEN {old} ELSE {new} END",
-                                    "coalesce({old}, 0) + {new}"), "{v}", args[0].type)
-            return Accumulator(("v",), (f"{pick}({{0}}{nulls})",), (merge,), "{v}", args[0].type)
+                                    "coalesce({old}, 0) + {new}"), "{v}", args[0].type,
+                                   ordered=True)
+            return Accumulator(("v",), (f"{pick}({{0}}{nulls})",), (merge,), "{v}", args[0].type,
+                               ordered=True)
         kept = "list({0}) FILTER (WHERE {0} IS NOT NULL)" if ignore_nulls else "list({0})"
         joined = "list_concat(coalesce({old}, []), coalesce({new}, []))"
         if latest:
@@ -223,7 +228,7 @@ def _by_offset(latest: bool):
         else:
             merge = f"list_slice({joined}, 1, {count})"
         return Accumulator(("l",), (kept,), (merge,), "coalesce({l}, [])",
-                           T.SqlType.array(args[0].type))
+                           T.SqlType.array(args[0].type), ordered=True)
     return build
 
 
@@ -258,7 +263,7 @@ def _collect_list(args, settings):
     return Accumulator(("l",), ("list({0})",), (_limited(joined, settings, "collect_list"),),
                        "coalesce({l}, [])", T.SqlType.array(args[0].type),
                        undo=("list({{'s': {sign}, 'v': {0}}})",),
-                       undo_merge=(_limited(applied, settings, "collect_list"),))
+                       undo_merge=(_limited(applied, settings, "collect_list"),), ordered=True)
 
 
 @_register("SUM_LIST", "Sums the non-null elements of every list (0 when there are none).",
@@ -280,7 +285,7 @@ def _collect_set(args, settings):
     distinct = _ordered_distinct("list_concat(coalesce({old}, []), coalesce({new}, []))")
     return Accumulator(("l",), ("list({0}) FILTER (WHERE {0} IS NOT NULL)",),
                        (_limited(distinct, settings, "collect_set"),),
-                       "coalesce({l}, [])", T.SqlType.array(args[0].type))
+                       "coalesce({l}, [])", T.SqlType.array(args[0].type), ordered=True)
 
 
 @_register("COUNT_DISTINCT", "The number of distinct non-null values.", "COUNT_DISTINCT(ANY)")
@@ -316,7 +321,8 @@ def _top(distinct: bool):
         top = f"list_transform(list_slice(list_reverse_sort({ranked}), 1, {k}), lambda y: y.v)"
         return Accumulator(("l",), (f"list(struct_pack({packed})) FILTER (WHERE {{0}} IS NOT NULL)",),
                            (top,),
-                           "coalesce({l}, [])", T.SqlType.array(T.SqlType.struct(fields)))
+                           "coalesce({l}, [])", T.SqlType.array(T.SqlType.struct(fields)),
+                           ordered=True)  # equal sort values keep their arrival order
     return build
 
 
@@ -328,13 +334,30 @@ _register("TOPKDISTINCT", "The k largest distinct values, largest first.",
 @_register("ATTR", "The value, if every row has the same value (null counts as a value); "
            "else null.", "ATTR(ANY)")
 def _attr(args, settings):
+    """State: the non-null values (`vals`) and the count of nulls. Over a stream two distinct
+    values decide the result for good, so at most two are kept; over a table `vals` holds
+    every row's value, so that a retraction can remove one."""
     if len(args) != 1 or args[0].type is None:
         return None
     add = "coalesce({old}, 0) + coalesce({new}, 0)"
-    return Accumulator(("lo", "hi", "nulls", "n"),
-                       ("min({0})", "max({0})", "count(*) FILTER (WHERE {0} IS NULL)", "count(*)"),
-                       ("least({old}, {new})", "greatest({old}, {new})", add, add),
-                       "CASE WHEN {nulls} = 0 AND {lo} = {hi} THEN {lo} END", args[0].type)
+    distinct = ("list_slice(list_distinct(list_concat(coalesce({old}, []), coalesce({new}, "
+                "[]))), 1, 2)")
+    # A batch's (sign, value) contributions: additions first, then each retraction removes
+    # one occurrence; every retraction names a value already added, so order does not matter.
+    added = "[x.v FOR x IN coalesce({new}, []) IF x.s > 0 AND x.v IS NOT NULL]"
+    retracted = "[x.v FOR x IN coalesce({new}, []) IF x.s < 0 AND x.v IS NOT NULL]"
+    position = "list_position(acc, v)"
+    applied = (f"list_reduce({retracted}, lambda acc, v: CASE WHEN coalesce({position}, 0) = 0 "
+               f"THEN acc ELSE list_concat(acc[:{position} - 1], acc[{position} + 1:]) END, "
+               f"list_concat(coalesce({{old}}, []), {added}))")
+    return Accumulator(("vals", "nulls"),
+                       ("list(DISTINCT {0})", "count(*) FILTER (WHERE {0} IS NULL)"),
+                       (distinct, add),
+                       "CASE WHEN {nulls} = 0 AND len(list_distinct({vals})) = 1 THEN {vals}[1] "
+                       "END", args[0].type,
+                       undo=("list({{'s': {sign}, 'v': {0}}})",
+                             "sum(CASE WHEN {0} IS NULL THEN {sign} ELSE 0 END)"),
+                       undo_merge=(applied, add))
 
 
 def _ordered_distinct(values: str) -> str:

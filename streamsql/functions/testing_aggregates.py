@@ -24,12 +24,27 @@ def _length(index: int) -> str:
     return f"coalesce(length({{{index}}}), 0)"
 
 
+_STRUCT_AB = T.SqlType.struct((("A", T.INTEGER), ("B", T.INTEGER)))
+
+
 def _test_udaf(args, settings):
+    if len(args) == 1 and args[0].type == _STRUCT_AB:
+        return _field_sums()
     if len(args) != 1 or not _kind(args[0], "INTEGER", "BIGINT", "DOUBLE", "DECIMAL"):
         return None
     result = T.BIGINT if args[0].type.kind == "INTEGER" else args[0].type
     return Accumulator(("s",), ("sum({0})",), ("coalesce({old}, 0) + coalesce({new}, 0)",),
                        "coalesce({s}, 0)", result, undo=("sum({sign} * {0})",))
+
+
+def _field_sums() -> Accumulator:
+    """TEST_UDAF(STRUCT<A INT, B INT>): the sums of A and of B, as a struct of the same type."""
+    fields = ("a", "b")
+    sums = tuple(f"sum(struct_extract({{0}}, '{name.upper()}'))" for name in fields)
+    undo = tuple(f"sum({{sign}} * struct_extract({{0}}, '{name.upper()}'))" for name in fields)
+    return Accumulator(fields, sums, ("coalesce({old}, 0) + coalesce({new}, 0)",) * 2,
+                       "struct_pack(A := coalesce({a}, 0), B := coalesce({b}, 0))", _STRUCT_AB,
+                       undo=undo)
 
 
 def _var_arg(args, settings):
@@ -104,7 +119,7 @@ def _collect_first_when_all_present(minimum: int, first_kinds: tuple[str, ...] |
         present = " AND ".join(f"{{{i}}} IS NOT NULL" for i in range(len(args)))
         return Accumulator(("l",), (f"list({{0}}) FILTER (WHERE {present})",),
                            ("list_concat(coalesce({old}, []), coalesce({new}, []))",),
-                           "coalesce({l}, [])", T.SqlType.array(args[0].type))
+                           "coalesce({l}, [])", T.SqlType.array(args[0].type), ordered=True)
     return build
 
 

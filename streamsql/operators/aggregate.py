@@ -2,16 +2,22 @@
 
 Per batch, in a few set-based statements (no per-record round trips):
   1. project grouping keys and aggregate arguments; drop rows with a null key;
-  2. assign each row its window(s) and the stream time as of that row; rows whose
-     window closed (end + grace <= stream time) are late: reported, not aggregated;
+  2. assign each row its window(s); rows whose window closed (end + grace <= the stream
+     time of their source partition as of the row) are late: reported, not aggregated.
+     The per-row stream times are computed only when the batch's times say a row can be
+     late at all;
   3. running aggregates per (group, window) over the batch, merged with the stored
-     state, give every row the result as record-at-a-time processing would;
-  4. the last row of each (group, window) replaces its stored state; windows past
-     their retention are purged.
-With the record cache on, only the last update per (group, window) is emitted.
+     state, give every row the result as record-at-a-time processing would. With the
+     record cache on (only the last update per group and window is emitted) or EMIT
+     FINAL, a GROUP BY gives those last updates directly, unless an aggregate depends on
+     the rows' order;
+  4. the last update of each (group, window) is merged into its stored state (one MERGE);
+     the partitions' stream times are one upsert; windows past their retention are
+     purged when some can be.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -21,29 +27,32 @@ from streamsql.analyzer.analyzer import ROW_INDEX
 from streamsql.catalog.schema import WINDOWEND, WINDOWSTART
 from streamsql.planner.physical import (BATCH_RELATION, EVENT_TIME, MAX_TIME, PRESENT, TASK,
                                        AggregateOperatorSpec)
+from streamsql.state.changelog import (Store, StoreChanges, delete_rows, drop_partitions,
+                                      write_rows)
 from streamsql.state.store import QueryConnection
 
 WINDOW = "$ws"
 STREAM_TIME = "$st"  # of the record's task (source partition), as of the record
-QUERY_TIME = "$qt"  # the largest record time the query has seen, as of the record
 SEQ = "$seq"  # over a table: 0 retracts the old row, 1 adds the new one
 SIGN = "$sign"
 SILENT = "$silent"  # a retraction followed by an addition to the same group: no output
 SENT = "$sent"  # EMIT FINAL: the window's final result was emitted
 SHOWN = "$shown"  # the group's row is in the result table (it passed HAVING)
+LAST = "$last"  # the row is its (group, window)'s last update in the batch: it is stored
 _STORED_SHOWN, _WAS_SHOWN = "$stored_shown", "$was_shown"
+# The row's state partition: the input partition that first wrote it (it never moves, so
+# each key's changelog records stay in one changelog partition).
+_STATE_TASK = "$state_task"
 _PARTIAL_TIME = "$pts"
 
 
-def _advances(stream_times: pa.ChunkedArray, previous: int) -> list[int]:
-    """The stream times at which the running stream time moved forward, in order."""
-    times = stream_times.combine_chunks() if isinstance(stream_times, pa.ChunkedArray) \
-        else stream_times
-    if len(times) == 0:
-        return []
-    times = times.cast(pa.int64())
-    before = pa.concat_arrays([pa.array([previous], pa.int64()), times.slice(0, len(times) - 1)])
-    return times.filter(pc.greater(times, before)).to_pylist()
+def _advances(record_times: pa.ChunkedArray, previous: int) -> list[int]:
+    """The stream times at which the running stream time (from `previous`, over the
+    records in order) moved forward, in order."""
+    times = record_times.combine_chunks().cast(pa.int64())
+    running = pc.cumulative_max(pa.concat_arrays([pa.array([previous], pa.int64()), times]))
+    after, before = running.slice(1), running.slice(0, len(times))
+    return after.filter(pc.greater(after, before)).to_pylist()
 
 
 def _q(name: str) -> str:
@@ -79,8 +88,13 @@ class AggregateOperator:
         self.connection.run(
             f"CREATE TABLE IF NOT EXISTS {self.state} AS SELECT {groups}, CAST(0 AS BIGINT) AS "
             f"{_q(WINDOW)}, {fields}, max({_q(EVENT_TIME)}) OVER () AS {_q(MAX_TIME)}, "
-            f"CAST(NULL AS BOOLEAN) AS {_q(SHOWN)}, false AS {_q(SENT)} FROM pre LIMIT 0",
-            pre=pre)
+            f"CAST(NULL AS BOOLEAN) AS {_q(SHOWN)}, false AS {_q(SENT)}, "
+            f"CAST(0 AS INTEGER) AS {_q(TASK)} FROM pre LIMIT 0", pre=pre)
+        # State kept by a version without state partitions: all of it in partition 0.
+        self.connection.run(f"ALTER TABLE {self.state} ADD COLUMN IF NOT EXISTS {_q(TASK)} "
+                            "INTEGER DEFAULT 0")
+        # With a changelog (Kafka scale-out), what each batch does to the stores.
+        self.changes: StoreChanges | None = None
         self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.meta} (stream_time BIGINT)")
         self.task_times = _q(spec.state + "_task_time")
         self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.task_times} "
@@ -92,53 +106,139 @@ class AggregateOperator:
             columns = ", ".join(_q(c) for c in self._source_columns())
             self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.source} AS SELECT {columns} "
                                 "FROM pre LIMIT 0", pre=pre)
+            self.connection.run(f"ALTER TABLE {self.source} ADD COLUMN IF NOT EXISTS "
+                                f"{_q(TASK)} INTEGER DEFAULT 0")
             self.order = [ROW_INDEX, SEQ]
-        found = self.connection.run(f"SELECT max(stream_time) AS t FROM {self.meta}")
+        # The query's stream time is the newest of its partitions' stream times (stored with
+        # every batch); the meta table has it where a restore or an older version wrote it.
+        found = self.connection.run(
+            f"SELECT greatest((SELECT max(stream_time) FROM {self.meta}), "
+            f"(SELECT max(stream_time) FROM {self.task_times})) AS t")
         self.stream_time = found.column("t")[0].as_py()
         if self.stream_time is None:
             self.stream_time = -1
+        not_null = " AND ".join(f"{_q(g)} IS NOT NULL" for g in spec.groups)
+        self._pre_sql = f"SELECT * FROM ({spec.pre_sql}) WHERE {not_null}"
+        # Only the last update per group and window is needed (and not an order-dependent
+        # aggregate): one GROUP BY instead of running aggregates per row.
+        self._grouped = (spec.emit_final or not spec.every_update) and not any(
+            agg.ordered for agg in spec.aggregates)
+        # No stored window starts before this (-inf: not known); the purge skips batches
+        # that cannot delete anything.
+        oldest = self.connection.run(f"SELECT min({_q(WINDOW)}) AS w FROM {self.state}")
+        self._oldest_window = oldest.column("w")[0].as_py()
+        if self._oldest_window is None:
+            self._oldest_window = math.inf
+        self._purged_step: int | None = None  # EMIT FINAL: horizon // advance when last purged
+        self._purge_due = False  # EMIT FINAL: windows were marked sent since the last purge
+        self._no_closed_rows: pa.Table | None = None  # EMIT FINAL: nothing closed (schema)
 
     @staticmethod
     def _field(i: int, j: int) -> str:
         return f"$f{i}_{j}"
 
+    def stores(self) -> list[Store]:
+        """The state tables that a changelog must carry (named as ksqlDB names its stores)."""
+        stores = [Store("Aggregate-Aggregate-Materialize", self.spec.state,
+                        (*self.spec.groups, WINDOW), TASK)]
+        if self.spec.source_keys:
+            stores.append(Store("KsqlTopic-Reduce", self.spec.state + "_source",
+                                self.spec.source_keys, TASK))
+        return stores
+
+    def keep_partitions(self, partitions: set[int]) -> None:
+        """Forget the state of every other state partition (it moved to another process)."""
+        for store in self.stores():
+            drop_partitions(self.connection, store, partitions)
+        drop_partitions(self.connection, Store("", self.spec.state + "_task_time", (), "task"),
+                        partitions)
+
+    def restored(self, partitions: set[int]) -> None:
+        """After state partitions were restored: their stream times are their newest rows'
+        record times (the newest record of a partition always updates a window that is still
+        kept), and the query's stream time is at least the newest of those."""
+        listed = ", ".join(map(str, sorted(partitions)))
+        if not listed:
+            return
+        self.connection.run(f"DELETE FROM {self.task_times} WHERE task IN ({listed})")
+        self.connection.run(
+            f"INSERT INTO {self.task_times} SELECT {_q(TASK)}, max({_q(MAX_TIME)}) FROM "
+            f"{self.state} WHERE {_q(TASK)} IN ({listed}) GROUP BY {_q(TASK)}")
+        found = self.connection.run(f"SELECT max(stream_time) AS t FROM {self.task_times}")
+        newest = found.column("t")[0].as_py()
+        if newest is not None and newest > self.stream_time:
+            self.stream_time = newest
+            self.connection.run(f"DELETE FROM {self.meta}")
+            self.connection.run(f"INSERT INTO {self.meta} VALUES ({self.stream_time})")
+        self._oldest_window = -math.inf  # restored windows: the next batch purges
+
+    def _upsert(self, sql: str, store_index: int = 0, **relations: pa.Table) -> None:
+        write_rows(self.connection, self.changes, self.stores()[store_index], sql, **relations)
+
+    def _delete(self, sql: str, store_index: int = 0, **relations: pa.Table) -> None:
+        delete_rows(self.connection, self.changes, self.stores()[store_index], sql, **relations)
+
     def _source_columns(self) -> list[str]:
         return [*self.spec.source_keys, *self.spec.groups,
-                *(a for agg in self.spec.aggregates for a in agg.args)]
+                *(a for agg in self.spec.aggregates for a in agg.args), TASK]
 
     def process(self, batch: pa.Table) -> pa.Table:
-        """One row per (input row, window) with every aggregate's value, in input order."""
+        """One row per (input row, window) with every aggregate's value, in input order;
+        with the record cache on, one per updated (group, window), in order of its last
+        update; with EMIT FINAL, one per window that closed."""
         if self.spec.source_keys:
             return self._process_changelog(batch)
         spec = self.spec
-        not_null = " AND ".join(f"{_q(g)} IS NOT NULL" for g in spec.groups)
-        running = f"max(p.{_q(EVENT_TIME)}) OVER ({{}}ORDER BY p.{_q(ROW_INDEX)} ROWS " \
-                  "UNBOUNDED PRECEDING)"
-        pre = self.connection.run(
-            f"SELECT p.*, greatest(coalesce(t.stream_time, -1), "
-            f"{running.format(f'PARTITION BY p.{_q(TASK)} ')}) AS {_q(STREAM_TIME)}, "
-            f"greatest({self.stream_time}, {running.format('')}) AS {_q(QUERY_TIME)} "
-            f"FROM ({spec.pre_sql}) p LEFT JOIN {self.task_times} t ON t.task = p.{_q(TASK)} "
-            f"WHERE {not_null} ORDER BY p.{_q(ROW_INDEX)}", **{BATCH_RELATION: batch})
-        expanded = self.connection.run(self._windows_sql(), pre=pre)
-        expanded = self._drop_late(expanded)
+        pre = self.connection.run(self._pre_sql, **{BATCH_RELATION: batch})
+        times = pre.column(EVENT_TIME)
         # Windows close (EMIT FINAL) and are purged by the query's stream time.
-        advances = _advances(pre.column(QUERY_TIME), self.stream_time)
+        advances = _advances(times, self.stream_time) if spec.emit_final else []
+        if self._may_be_late(times):
+            expanded = self._drop_late(self.connection.run(self._late_sql(), pre=pre))
+            aggregated = self.connection.run(self._aggregate_sql(self._grouped),
+                                             expanded=expanded)
+        else:
+            aggregated = self.connection.run(self._aggregate_sql(self._grouped, windows=True),
+                                             pre=pre)
         if pre.num_rows:
-            self.stream_time = max(self.stream_time, pre.column(QUERY_TIME)[-1].as_py())
+            self.stream_time = max(self.stream_time, pc.max(times).as_py())
             self.connection.run(
-                f"INSERT OR REPLACE INTO {self.task_times} SELECT {_q(TASK)}, "
-                f"max({_q(STREAM_TIME)}) FROM pre GROUP BY {_q(TASK)}", pre=pre)
-        aggregated = self.connection.run(self._aggregate_sql(), expanded=expanded)
-        if spec.emit_final:
-            self._store(aggregated)
-            return self._closed_windows(batch, advances)
-        if spec.having_sql is not None:
-            aggregated = self._apply_having(aggregated)
+                f"INSERT INTO {self.task_times} SELECT {_q(TASK)}, max({_q(EVENT_TIME)}) FROM "
+                f"pre GROUP BY {_q(TASK)} ON CONFLICT (task) DO UPDATE SET stream_time = "
+                "greatest(stream_time, excluded.stream_time)", pre=pre)
         self._store(aggregated)
-        if not spec.every_update and aggregated.num_rows:
+        if spec.emit_final:
+            return self._closed_windows(batch, advances)
+        aggregated = self._visible(aggregated)
+        if not spec.every_update and not self._grouped and aggregated.num_rows:
             aggregated = self._latest_per_group(aggregated)
         return aggregated
+
+    def _may_be_late(self, times: pa.ChunkedArray) -> bool:
+        """Whether some row of the batch can be late. A row's windows end after its time
+        and the stream time as of the row is at most the newest time seen, so if the
+        oldest time plus the grace reaches that, no row is late."""
+        window = self.spec.window
+        if window is None or len(times) == 0:
+            return False
+        newest = max(self.stream_time, pc.max(times).as_py())
+        return pc.min(times).as_py() + window.grace_ms < newest
+
+    def _late_sql(self) -> str:
+        """The rows of `pre` per window, with the stream time of their task as of the row."""
+        running = (f"max(e.{_q(EVENT_TIME)}) OVER (PARTITION BY e.{_q(TASK)} ORDER BY "
+                   f"e.{_q(ROW_INDEX)} ROWS UNBOUNDED PRECEDING)")
+        return (f"SELECT e.*, greatest(coalesce(t.stream_time, -1), {running}) AS "
+                f"{_q(STREAM_TIME)} FROM ({self._windows_sql()}) e LEFT JOIN {self.task_times} "
+                f"t ON t.task = e.{_q(TASK)} ORDER BY e.{_q(ROW_INDEX)}, e.{_q(WINDOW)}")
+
+    def _visible(self, aggregated: pa.Table) -> pa.Table:
+        """The rows that change the result table under HAVING: a group that passes is
+        upserted; one that stops passing is deleted (a tombstone) once; one that never
+        passed produces nothing, as ksqlDB's table filter does."""
+        if self.spec.having_sql is None or self.spec.emit_final:
+            return aggregated
+        return aggregated.filter(pc.or_(aggregated.column(SHOWN), aggregated.column(_WAS_SHOWN)))
 
     def _closed_windows(self, batch: pa.Table, advances: list[int]) -> pa.Table:
         """EMIT FINAL: each time stream time advances, the windows that close at exactly
@@ -156,12 +256,15 @@ class AggregateOperator:
             step = window.size_ms if window.kind == "TUMBLING" else window.advance_ms
             starts = [s for s in starts if s % step == 0]
         if not starts:
-            return self._closed_rows(batch, "false")
+            if self._no_closed_rows is None:
+                self._no_closed_rows = self._closed_rows(batch, "false")
+            return self._no_closed_rows
         order = "CASE " + " ".join(f"WHEN {_q(WINDOW)} = {s} THEN {i}"
                                     for i, s in enumerate(starts)) + " END"
         due = f"NOT {_q(SENT)} AND {_q(WINDOW)} IN ({', '.join(map(str, starts))})"
         closed = self._closed_rows(batch, due, order)
-        self.connection.run(f"UPDATE {self.state} SET {_q(SENT)} = true WHERE {due}")
+        self._upsert(f"UPDATE {self.state} SET {_q(SENT)} = true WHERE {due}")
+        self._purge_due = True  # sent windows past their retention can go now
         return closed
 
     def _closed_rows(self, batch: pa.Table, due: str, order: str = "1") -> pa.Table:
@@ -188,7 +291,9 @@ class AggregateOperator:
         adds the new values to its new group (one output when both are the same group)."""
         spec = self.spec
         pre = self.connection.run(spec.pre_sql, **{BATCH_RELATION: batch})
-        keys = [_q(k) for k in spec.source_keys]
+        # A source key's row is looked up within its task: through a repartition topic
+        # (Kafka) a row that moves between groups is, for a while, in two tasks' state.
+        keys = [_q(k) for k in spec.source_keys] + [_q(TASK)]
         carried = [*spec.groups, *(a for agg in spec.aggregates for a in agg.args)]
         by_key = f"PARTITION BY {', '.join(keys)} ORDER BY {_q(ROW_INDEX)}"
         lags = ", ".join(f"lag({_q(c)}) OVER k AS {_q('$prev' + c)}" for c in carried)
@@ -209,21 +314,21 @@ class AggregateOperator:
             f"LEFT JOIN {self.source} s ON {match}) "
             f"SELECT {_q(ROW_INDEX)}, 0 AS {_q(SEQ)}, -1 AS {_q(SIGN)}, {_q(EVENT_TIME)}, "
             f"{retract}, ({_q(PRESENT)} AND {same_group}) AS {_q(SILENT)}, "
-            f"CAST(0 AS BIGINT) AS {_q(WINDOW)} FROM o WHERE {_q('$had')} AND {old_known} "
-            f"UNION ALL SELECT {_q(ROW_INDEX)}, 1, 1, {_q(EVENT_TIME)}, {add}, false, 0 FROM o "
+            f"CAST(0 AS BIGINT) AS {_q(WINDOW)}, {_q(TASK)} FROM o WHERE {_q('$had')} AND "
+            f"{old_known} UNION ALL SELECT {_q(ROW_INDEX)}, 1, 1, {_q(EVENT_TIME)}, {add}, false, "
+            f"0, {_q(TASK)} FROM o "
             f"WHERE {_q(PRESENT)} AND {groups_known} ORDER BY {_q(ROW_INDEX)}, {_q(SEQ)}",
             pre=pre)
-        aggregated = self.connection.run(self._aggregate_sql(), expanded=events)
-        if spec.having_sql is not None:
-            aggregated = self._apply_having(aggregated)
+        aggregated = self.connection.run(self._aggregate_sql(grouped=False), expanded=events)
         self._store(aggregated)
+        aggregated = self._visible(aggregated)
         latest = ", ".join(_q(c) for c in self._source_columns())
-        self.connection.run(f"DELETE FROM {self.source} s WHERE EXISTS (SELECT 1 FROM pre c "
-                            f"WHERE {match})", pre=pre)
-        self.connection.run(
+        self._delete(f"DELETE FROM {self.source} s WHERE EXISTS (SELECT 1 FROM pre c "
+                     f"WHERE {match})", 1, pre=pre)
+        self._upsert(
             f"INSERT INTO {self.source} SELECT {latest} FROM pre WHERE {_q(PRESENT)} QUALIFY "
             f"row_number() OVER (PARTITION BY {', '.join(keys)} ORDER BY {_q(ROW_INDEX)} DESC) "
-            f"= 1 AND {_q(PRESENT)}", pre=pre)
+            f"= 1 AND {_q(PRESENT)}", 1, pre=pre)
         aggregated = aggregated.filter(pc.invert(aggregated.column(SILENT)))
         if not spec.every_update and aggregated.num_rows:
             aggregated = self._latest_per_group(aggregated)
@@ -261,11 +366,15 @@ class AggregateOperator:
                                                             window.grace_ms)))
         return expanded.filter(open_)
 
-    def _aggregate_sql(self) -> str:
+    def _aggregate_sql(self, grouped: bool, windows: bool = False) -> str:
+        """Every aggregate merged with the stored state, over `expanded` (or, with
+        `windows`, over `pre` given its windows here): per input row from running
+        aggregates, or `grouped`, once per (group, window) as of its last row."""
         spec = self.spec
         keys = [*spec.groups, WINDOW]
         partition = ", ".join(_q(k) for k in keys)
-        running, merged, finals = [], [], []
+        over = "" if grouped else " OVER w"
+        partials, merged, finals = [], [], []
         for i, agg in enumerate(spec.aggregates):
             args = [f"({_q(a)})" for a in agg.args]
             by_name = {}
@@ -273,64 +382,95 @@ class AggregateOperator:
                       for j, name in enumerate(agg.fields)}
             for j, (name, template) in enumerate(zip(agg.fields, agg.accumulate)):
                 field, partial = _q(self._field(i, j)), _q(f"$p{i}_{j}")
-                running.append(f"{template.format(*args, sign=_q(SIGN))} OVER w AS {partial}")
+                partials.append(f"{template.format(*args, sign=_q(SIGN))}{over} AS {partial}")
                 merged.append(f"{agg.merge[j].format(old=f's.{field}', new=f'r.{partial}', **stored)}"
                               f" AS {field}")
                 by_name[name] = field
             finals.append(f"CAST({agg.final.format(**by_name)} AS {agg.result_type}) AS "
                           f"{_q(f'$a{i}')}")
-        join = " AND ".join(f"s.{_q(k)} IS NOT DISTINCT FROM r.{_q(k)}" for k in keys)
+        t, row, task = _q(EVENT_TIME), _q(ROW_INDEX), _q(TASK)
+        if grouped:
+            running = (f"SELECT {partition}, {', '.join(partials)}, max({t}) AS "
+                       f"{_q(_PARTIAL_TIME)}, max({row}) AS {row}, arg_max({task}, {row}) AS "
+                       f"{task}, true AS {_q(LAST)} FROM expanded GROUP BY {partition}")
+        else:
+            running = (f"SELECT *, {', '.join(partials)}, max({t}) OVER w AS "
+                       f"{_q(_PARTIAL_TIME)}, lead(true) OVER w IS NULL AS {_q(LAST)} FROM "
+                       f"expanded WINDOW w AS (PARTITION BY {partition} ORDER BY "
+                       f"{self._order()} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)")
+        join = " AND ".join(f"s.{_q(k)} = r.{_q(k)}" for k in keys)
         size = self.spec.window.size_ms if self.spec.window else 0
-        return (
-            f"WITH r AS (SELECT *, {', '.join(running)}, max({_q(EVENT_TIME)}) OVER w AS "
-            f"{_q(_PARTIAL_TIME)} FROM expanded WINDOW w AS (PARTITION BY {partition} ORDER BY "
-            f"{self._order()} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)), "
+        steps = [f"expanded AS ({self._windows_sql()})"] if windows else []
+        steps += [
+            f"r AS ({running})",
             f"m AS (SELECT r.*, {', '.join(merged)}, greatest(s.{_q(MAX_TIME)}, "
-            f"r.{_q(_PARTIAL_TIME)}) AS {_q(MAX_TIME)}, s.{_q(SHOWN)} AS {_q(_STORED_SHOWN)} "
-            f"FROM r LEFT JOIN {self.state} s ON {join}) "
-            f"SELECT *, {', '.join(finals)}, {_q(WINDOW)} AS {_q(WINDOWSTART)}, "
-            f"{_q(WINDOW)} + {size} AS {_q(WINDOWEND)} FROM m "
-            f"ORDER BY {self._order()}, {_q(WINDOW)}")
+            f"r.{_q(_PARTIAL_TIME)}) AS {_q(MAX_TIME)}, s.{_q(SHOWN)} AS {_q(_STORED_SHOWN)}, "
+            f"coalesce(s.{_q(TASK)}, r.{_q(TASK)}) AS {_q(_STATE_TASK)} "
+            f"FROM r LEFT JOIN {self.state} s ON {join})",
+            f"a AS (SELECT *, {', '.join(finals)}, {_q(WINDOW)} AS {_q(WINDOWSTART)}, "
+            f"{_q(WINDOW)} + {size} AS {_q(WINDOWEND)} FROM m)"]
+        result = "a"
+        if spec.having_sql is not None and not spec.emit_final:
+            # Whether the row is in the result table, and was before this row.
+            before = "" if grouped else \
+                f"lag({_q(SHOWN)}) OVER (PARTITION BY {partition} ORDER BY {self._order()}), "
+            steps += [f"h AS (SELECT *, coalesce({spec.having_sql}, false) AS {_q(SHOWN)} "
+                      "FROM a)",
+                      f"v AS (SELECT *, coalesce({before}{_q(_STORED_SHOWN)}, false) AS "
+                      f"{_q(_WAS_SHOWN)} FROM h)"]
+            result = "v"
+        return (f"WITH {', '.join(steps)} SELECT * FROM {result} "
+                f"ORDER BY {self._order()}, {_q(WINDOW)}")
 
     def _order(self, descending: bool = False) -> str:
         return ", ".join(_q(c) + (" DESC" if descending else "") for c in self.order)
 
-    def _apply_having(self, aggregated: pa.Table) -> pa.Table:
-        """Keep the rows that change the result table: a group that passes HAVING is
-        upserted; one that stops passing is deleted (a tombstone) once; one that never
-        passed produces nothing, as ksqlDB's table filter does."""
-        keys = ", ".join(_q(k) for k in [*self.spec.groups, WINDOW])
-        return self.connection.run(
-            f"SELECT * FROM (SELECT *, coalesce(lag({_q(SHOWN)}) OVER (PARTITION BY {keys} "
-            f"ORDER BY {self._order()}), {_q(_STORED_SHOWN)}, false) AS {_q(_WAS_SHOWN)} FROM "
-            f"(SELECT *, coalesce({self.spec.having_sql}, false) AS {_q(SHOWN)} FROM aggregated)) "
-            f"WHERE {_q(SHOWN)} OR {_q(_WAS_SHOWN)} ORDER BY {self._order()}, {_q(WINDOW)}",
-            aggregated=aggregated)
-
     def _store(self, aggregated: pa.Table) -> None:
+        """Merge each (group, window)'s last update into the state; purge expired windows."""
         spec = self.spec
         keys = [*spec.groups, WINDOW]
         if aggregated.num_rows:
-            partition = ", ".join(_q(k) for k in keys)
-            match = " AND ".join(f"a.{_q(k)} IS NOT DISTINCT FROM s.{_q(k)}" for k in keys)
+            match = " AND ".join(f"s.{_q(k)} = a.{_q(k)}" for k in keys)
             fields = [self._field(i, j) for i, agg in enumerate(spec.aggregates)
                       for j in range(len(agg.fields))]
-            shown = _q(SHOWN) if SHOWN in aggregated.column_names else "NULL"
-            columns = ", ".join(_q(c) for c in [*keys, *fields, MAX_TIME]) + f", {shown}, false"
-            self.connection.run(f"DELETE FROM {self.state} s WHERE EXISTS (SELECT 1 FROM "
-                                f"aggregated a WHERE {match})", aggregated=aggregated)
-            self.connection.run(
-                f"INSERT INTO {self.state} SELECT {columns} FROM aggregated QUALIFY "
-                f"row_number() OVER (PARTITION BY {partition} ORDER BY {self._order(True)}) = 1",
-                aggregated=aggregated)
-        self.connection.run(f"DELETE FROM {self.meta}")
-        self.connection.run(f"INSERT INTO {self.meta} VALUES ({self.stream_time})")
+            shown = f"a.{_q(SHOWN)}" if SHOWN in aggregated.column_names else "NULL"
+            columns = [*keys, *fields, MAX_TIME]
+            self._upsert(
+                f"MERGE INTO {self.state} s USING (SELECT * FROM aggregated WHERE {_q(LAST)}) a "
+                f"ON {match} WHEN MATCHED THEN UPDATE SET "
+                f"{', '.join(f'{_q(c)} = a.{_q(c)}' for c in [*fields, MAX_TIME])}, "
+                f"{_q(SHOWN)} = {shown}, {_q(SENT)} = false "
+                f"WHEN NOT MATCHED THEN INSERT ({', '.join(_q(c) for c in columns)}, "
+                f"{_q(SHOWN)}, {_q(SENT)}, {_q(TASK)}) VALUES "
+                f"({', '.join(f'a.{_q(c)}' for c in columns)}, {shown}, false, "
+                f"a.{_q(_STATE_TASK)})", aggregated=aggregated)
         window = spec.window
-        if window is not None:
+        if window is not None and self._is_purge_due(aggregated):
             # Closed windows are kept for their retention (pull queries read them), then go.
             unsent_kept = f" AND {_q(SENT)}" if spec.emit_final else ""
-            self.connection.run(f"DELETE FROM {self.state} WHERE {_q(WINDOW)} + "
-                                f"{window.retention_ms} <= {self.stream_time}{unsent_kept}")
+            self._delete(f"DELETE FROM {self.state} WHERE {_q(WINDOW)} + "
+                         f"{window.retention_ms} <= {self.stream_time}{unsent_kept}")
+
+    def _is_purge_due(self, aggregated: pa.Table) -> bool:
+        """Whether the purge can delete anything. No stored window starts before
+        `_oldest_window`, and windows start at multiples of the advance; with EMIT FINAL,
+        unsent windows stay past their retention, so the purge runs again only once the
+        horizon passes another window start, windows were sent, or this batch wrote one
+        already past it."""
+        window = self.spec.window
+        horizon = self.stream_time - window.retention_ms  # windows starting here or before go
+        written = pc.min(aggregated.column(WINDOW)).as_py() if aggregated.num_rows else math.inf
+        self._oldest_window = min(self._oldest_window, written)
+        if self._oldest_window > horizon:
+            return False
+        step = horizon // window.advance_ms
+        if not self.spec.emit_final:
+            self._oldest_window = (step + 1) * window.advance_ms
+            return True
+        if not (self._purge_due or step != self._purged_step or written <= horizon):
+            return False
+        self._purge_due, self._purged_step = False, step
+        return True
 
     def _latest_per_group(self, aggregated: pa.Table) -> pa.Table:
         keys = ", ".join(_q(k) for k in [*self.spec.groups, WINDOW])
