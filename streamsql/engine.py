@@ -105,6 +105,7 @@ class Engine:
         if self._state_path is not None:
             self._state_path.parent.mkdir(parents=True, exist_ok=True)
         self.store = StateStore(self._state_path)
+        self.store.create_sequences(self.registry.sequences)
         await self._replay()
         if self.run_queries:
             for query in self.persistent.values():
@@ -273,7 +274,8 @@ class Engine:
                                  stmt.span)
         props = Properties(stmt.properties, SINK_PROPERTIES)
         sink = self._sink_source(stmt, props, analysis, sql)
-        partitions, replicas = await self._sink_topic_shape(props, analysis.source)
+        partitions, replicas = await self._sink_topic_shape(props, analysis.source, sink.topic,
+                                                            stmt)
 
         prefix = "CTAS" if kind == TABLE else "CSAS"
         query_id = self._query_id_for(stmt.name, existing, prefix)
@@ -342,7 +344,18 @@ class Engine:
                           timestamp_column=timestamp_column, timestamp_format=timestamp_format,
                           sql=sql, created_by_query=query_id)
 
-    async def _sink_topic_shape(self, props: Properties, source: DataSource) -> tuple[int, int]:
+    async def _sink_topic_shape(self, props: Properties, source: DataSource, sink_topic: str,
+                                stmt) -> tuple[int, int]:
+        existing = await self.backend.describe_topic(sink_topic)
+        if existing is not None:
+            # A query writes into an existing topic as it is, unless told otherwise.
+            wanted = props.get_int("PARTITIONS")
+            if wanted is not None and wanted != existing.partitions:
+                raise StatementError(
+                    f"A Kafka topic with the name '{sink_topic}' already exists, with different "
+                    f"partition/replica configuration than required. KSQL expects {wanted} "
+                    f"partitions (topic has {existing.partitions}).", stmt.span)
+            return existing.partitions, existing.replicas
         partitions = props.get_int("PARTITIONS") or self.config.get_int("ksql.sink.partitions")
         replicas = props.get_int("REPLICAS") or self.config.get_int("ksql.sink.replicas")
         if partitions is None or replicas is None:

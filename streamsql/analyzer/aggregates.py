@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from streamsql import ast
-from streamsql.analyzer.analyzer import (RESERVED_NAMES, OutputColumn, Side, _assign_names,
-                                         _compile, _resolved, side_scope_columns)
+from streamsql.analyzer.analyzer import (RESERVED_NAMES, JoinAnalysis, OutputColumn, Side,
+                                         _assign_names, _compile, _resolved, given_name,
+                                         query_scope)
 from streamsql.catalog import types as T
 from streamsql.catalog.catalog import STREAM, Catalog
 from streamsql.catalog.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
@@ -59,6 +60,7 @@ class AggregateAnalysis:
     limit: int | None
     select: ast.Select
     order: tuple[str, ...] = ()  # the output column names in SELECT order
+    join: JoinAnalysis | None = None  # the aggregation reads a join's rows
 
     @property
     def source(self):
@@ -66,7 +68,7 @@ class AggregateAnalysis:
 
     @property
     def sides(self) -> tuple[Side, ...]:
-        return (self.side,)
+        return (self.join.left, self.join.right) if self.join is not None else (self.side,)
 
     @property
     def window_info(self):
@@ -185,12 +187,16 @@ class _Rewriter:
 
 def _in_query_terms(err: StatementError, rewriter: _Rewriter) -> StatementError:
     """The error with the aggregation's own columns (`$a0`) named as the query wrote them
-    (SUM(VALUE)), as ksqlDB's messages do."""
+    (SUM(VALUE)), as ksqlDB's messages do: a join's columns by their joined names (I1_BAR)."""
+    def joined_name(ref: ast.ColumnRef) -> str | None:
+        column = _resolved(ref, rewriter.scope)
+        return column.sql_name if column is not None else None
+
     message = err.message
     for i, node in enumerate(rewriter.call_nodes):
-        message = message.replace(f"`{aggregate_name(i)}`", format_expr(node))
+        message = message.replace(f"`{aggregate_name(i)}`", format_expr(node, joined_name))
     for i, group in enumerate(rewriter.group_by):
-        message = message.replace(f"`{group_name(i)}`", format_expr(group))
+        message = message.replace(f"`{group_name(i)}`", format_expr(group, joined_name))
     return StatementError(message, err.span, err.diagnostic.hint, statement=err.statement)
 
 
@@ -231,15 +237,17 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
     if _calls_table_function(select, registry):
         raise StatementError("Table functions cannot be used with aggregations.", select.span)
     sides = _sides(select, catalog)
-    if len(sides) > 1:
-        raise NotSupportedError("aggregations over joins are not supported yet", select.span)
-    side = sides[0]
+    if len(sides) > 2:
+        raise NotSupportedError("aggregations over joins of more than two sources are not "
+                                "supported yet", select.span)
+    scope, join, _ = query_scope(select, sides, registry)
+    side = sides[0]  # a join's left side: a table's kind is the join's
     over_table = side.source.kind != STREAM
     group_exprs = list(select.group_by)
     if not group_exprs:
         _reject_missing_group_by(select, registry, persistent)
         group_exprs = [ast.IntegerLiteral(0)]  # a push query's one global group
-    if side.source.window is not None:
+    if any(s.source.window is not None for s in sides):
         raise NotSupportedError("aggregations over windowed sources are not supported yet",
                                 select.span)
     window = _window_spec(select.window, select.emit == "FINAL") \
@@ -247,8 +255,6 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
     if select.emit == "FINAL" and window is None:
         raise StatementError("EMIT FINAL is only supported for windowed aggregations.",
                              select.span)
-    scope = Scope(side_scope_columns(side))
-
     where = None
     if select.where is not None:
         _reject_window_bounds(select.where, side,
@@ -267,19 +273,13 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
             name = calls[0]
             raise StatementError(f"GROUP BY does not support aggregate functions: {name} is an "
                                  "aggregate function.", expr.span)
+    expanded = list(_expand_star(select.items, sides))
+    _reject_reserved_names(expanded, persistent)  # before GROUP BY names them, as ksqlDB does
     group_by = tuple(_compile(e, scope, registry, "GROUP BY") for e in group_exprs)
 
     rewriter = _Rewriter(group_exprs, scope, registry, settings or {})
     items: list[tuple[str | None, ast.Expr, ast.Expr]] = []  # (name, original, rewritten)
-    for item in _expand_star(select.items, side):
-        if item.alias is not None and item.alias in RESERVED_NAMES:
-            raise StatementError(f"`{item.alias}` is a reserved column name. You cannot use it "
-                                 "as an alias for a column.", item.span)
-        if item.alias is None and isinstance(item.expr, ast.ColumnRef) and \
-                item.expr.name in RESERVED_NAMES and \
-                (persistent or item.expr.name not in (WINDOWSTART, WINDOWEND)):
-            raise StatementError(f"Reserved column name in select: `{item.expr.name}`. Please "
-                                 "remove or alias the column.", item.span)
+    for item in expanded:
         items.append((item.alias, item.expr, rewriter.rewrite(item.expr, item.expr)))
     if rewriter.loose and rewriter.calls:
         shown = ", ".join(dict.fromkeys(format_expression(e) for e in rewriter.loose))
@@ -316,7 +316,8 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
                          for i, g in enumerate(group_by)]
     agg_scope_columns += [ScopeColumn(aggregate_name(i), c.type, aggregate_name(i))
                           for i, c in enumerate(rewriter.calls)]
-    if window is not None:
+    if window is not None and join is None:
+        # Over a join ksqlDB does not resolve the window bounds (its issue 5931).
         agg_scope_columns += [ScopeColumn(WINDOWSTART, T.BIGINT, WINDOWSTART),
                               ScopeColumn(WINDOWEND, T.BIGINT, WINDOWEND)]
     agg_scope = Scope(agg_scope_columns)
@@ -324,7 +325,7 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
     typed_items = []
     for alias, original, rewritten in items:
         typed = _compile(rewritten, agg_scope, registry, "SELECT")
-        derived = _group_column_name(original, scope)
+        derived = given_name(None, original, scope)
         if derived is None and isinstance(original, ast.ColumnRef) and \
                 original.name in (WINDOWSTART, WINDOWEND):
             derived = original.name  # a push query's own window bounds
@@ -375,7 +376,20 @@ def analyze_aggregation(select: ast.Select, catalog: Catalog, registry: Function
                                  select.having.span)
     return AggregateAnalysis(side, scope, where, group_by, tuple(rewriter.calls), window,
                              select.emit == "FINAL", tuple(k for k in key if k is not None),
-                             tuple(value), having, select.limit, select, tuple(names))
+                             tuple(value), having, select.limit, select, tuple(names), join)
+
+
+def _reject_reserved_names(items: list[ast.SingleColumn], persistent: bool) -> None:
+    """A pseudo column or window bound needs an alias (a push query may show its bounds)."""
+    for item in items:
+        if item.alias is not None and item.alias in RESERVED_NAMES:
+            raise StatementError(f"`{item.alias}` is a reserved column name. You cannot use it "
+                                 "as an alias for a column.", item.span)
+        if item.alias is None and isinstance(item.expr, ast.ColumnRef) and \
+                item.expr.name in RESERVED_NAMES and \
+                (persistent or item.expr.name not in (WINDOWSTART, WINDOWEND)):
+            raise StatementError(f"Reserved column name in select: `{item.expr.name}`. Please "
+                                 "remove or alias the column.", item.span)
 
 
 def _reject_window_bounds(expr: ast.Expr, side: Side, message: str) -> None:
@@ -394,10 +408,13 @@ def _reject_missing_group_by(select: ast.Select, registry: FunctionRegistry,
     aggregate its whole input as one group."""
     from streamsql.expr.text import format_expr
 
-    if select.window is not None:
-        raise StatementError("WINDOW clause requires a GROUP BY clause.", select.window.span)
     plain = [item.expr for item in select.items if isinstance(item, ast.SingleColumn) and not any(
         registry.aggregate(c.name) is not None for c in _function_calls(item.expr))]
+    aggregates = any(registry.aggregate(c.name) is not None for item in select.items
+                     if isinstance(item, ast.SingleColumn) for c in _function_calls(item.expr))
+    # A projection that mixes aggregates with other columns is reported before the window.
+    if select.window is not None and not (plain and aggregates):
+        raise StatementError("WINDOW clause requires a GROUP BY clause.", select.window.span)
     if plain:
         raise StatementError("Non-aggregate SELECT expression(s) not part of GROUP BY: "
                              f"{', '.join(format_expr(e) for e in plain)}", select.span)
@@ -411,13 +428,19 @@ def _reject_missing_group_by(select: ast.Select, registry: FunctionRegistry,
                          f"[{shown}] without a GROUP BY clause.", select.span)
 
 
-def _expand_star(items, side: Side):
-    """SELECT * with GROUP BY lists every column (key first); grouping decides what is valid."""
+def _expand_star(items, sides: tuple[Side, ...]):
+    """SELECT * with GROUP BY lists every column (key first, each side's in a join);
+    grouping decides what is valid."""
+    joined = len(sides) > 1
     for item in items:
         if isinstance(item, ast.AllColumns):
-            schema = side.source.schema
-            for col in schema.key + tuple(c for c in schema.columns if c.role != KEY):
-                yield ast.SingleColumn(ast.ColumnRef(col.name), span=item.span)
+            for side in sides:
+                if joined and item.source not in (None, side.alias, side.source.name):
+                    continue
+                schema = side.source.schema
+                for col in schema.key + tuple(c for c in schema.columns if c.role != KEY):
+                    ref = ast.ColumnRef(col.name, side.alias if joined else None)
+                    yield ast.SingleColumn(ref, span=item.span)
         elif isinstance(item, ast.SingleColumn):
             yield item
         else:
@@ -440,13 +463,4 @@ def _qualified(expr: ast.Expr, side: Side) -> ast.Expr:
 def _group_index(rewritten: ast.Expr) -> int | None:
     if isinstance(rewritten, ast.ColumnRef) and rewritten.name.startswith("$g"):
         return int(rewritten.name[2:])
-    return None
-
-
-def _group_column_name(expr: ast.Expr, scope: Scope) -> str | None:
-    column = _resolved(expr, scope)
-    if column is not None:
-        return column.sql_name
-    if isinstance(expr, ast.FieldAccess):
-        return expr.field
     return None

@@ -410,6 +410,41 @@ def _referenced_sides(expr: ast.Expr, scope: Scope) -> set[str]:
     return found
 
 
+def _check_qualifiers(select: ast.Select, sides: tuple[Side, ...]) -> None:
+    """Every qualified column names one of the query's sources (ksqlDB checks this while it
+    prepares the statement, before it resolves any column)."""
+    aliases = {side.alias for side in sides}
+    for node in ast.walk(select):
+        if isinstance(node, ast.ColumnRef) and node.source is not None and \
+                node.source not in aliases:
+            raise StatementError(f"Failed to prepare statement: '{node.source}' is not a valid "
+                                 "stream/table name or alias.", node.span)
+
+
+def query_scope(select: ast.Select, sides: tuple[Side, ...], registry: FunctionRegistry
+                ) -> tuple[Scope, JoinAnalysis | None, tuple[JoinAnalysis, ...]]:
+    """The columns a query over `sides` may name, its join (None for one source) and the
+    further joins of a chain of tables."""
+    _check_qualifiers(select, sides)
+    columns = [c for side in sides for c in side_scope_columns(side)]
+    if len(sides) == 1:
+        return Scope(columns), None, ()
+    # ROWTIME of a join result: the later of the two records' times.
+    columns.append(ScopeColumn(ROWTIME, T.BIGINT, JOIN_ROWTIME, None))
+    scope = Scope(columns)
+    chained: tuple[JoinAnalysis, ...] = ()
+    if len(sides) > 2:
+        join, *rest = _analyze_chain(select.from_, sides, scope, registry)
+        chained = tuple(rest)
+    else:
+        join = _analyze_join(select.from_, sides, scope, registry)
+    if any(j.synthetic_key for j in (join,) + chained):
+        columns.append(ScopeColumn(synthetic_key_name(sides), join.left_key.type, JOIN_KEY,
+                                   None))
+        scope = Scope(columns)
+    return scope, join, chained
+
+
 def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegistry, *,
                   persistent: bool, sink_name: str | None = None,
                   new_planner: bool = False) -> QueryAnalysis:
@@ -427,22 +462,8 @@ def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegist
     if sides[0].source.kind == TABLE and select.partition_by:
         raise StatementError("PARTITION BY is not supported on tables: a table's key cannot "
                              "change without an aggregation.", select.partition_by[0].span)
-    columns = [c for side in sides for c in side_scope_columns(side)]
     joined = len(sides) > 1
-    if joined:
-        # ROWTIME of a join result: the later of the two records' times.
-        columns.append(ScopeColumn(ROWTIME, T.BIGINT, JOIN_ROWTIME, None))
-    scope = Scope(columns)
-    chained: tuple[JoinAnalysis, ...] = ()
-    if len(sides) > 2:
-        join, *rest = _analyze_chain(select.from_, sides, scope, registry)
-        chained = tuple(rest)
-    else:
-        join = _analyze_join(select.from_, sides, scope, registry) if joined else None
-    if join is not None and any(j.synthetic_key for j in (join,) + chained):
-        columns.append(ScopeColumn(synthetic_key_name(sides), join.left_key.type, JOIN_KEY,
-                                   None))
-        scope = Scope(columns)
+    scope, join, chained = query_scope(select, sides, registry)
 
     where = None
     if select.where is not None:
@@ -471,11 +492,14 @@ def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegist
             for side in chosen:
                 schema = side.source.schema
                 names = [c.name for c in schema.key]
-                if not persistent and side.source.window is not None:
-                    names += list(WINDOW_BOUNDS)  # a query's rows show their window
+                if side.source.window is not None and (joined or not persistent):
+                    # A query's rows show their window; a join's rows each side's, as columns.
+                    names += list(WINDOW_BOUNDS)
                 names += [c.name for c in schema.columns if c.role != KEY]
                 if select.partition_by and not joined:
                     names = _repartitioned_star(select.partition_by, schema)
+                elif select.partition_by:
+                    names = _repartitioned_join_star(select.partition_by, side, scope)
                 for name in names:
                     ref = ast.ColumnRef(name, side.alias if joined else None)
                     items.append((side.sql_name(name), ref,
@@ -488,7 +512,7 @@ def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegist
                                      f"{base.type.sql() if base.type else 'NULL'}", item.span)
             for field_name, _ in base.type.fields:
                 access = ast.FieldAccess(item.base, field_name)
-                items.append((field_name, access, _compile(access, scope, registry, "SELECT")))
+                items.append((None, access, _compile(access, scope, registry, "SELECT")))
             continue
         pseudo = _is_pseudo(item.expr)
         if item.alias is not None and item.alias in RESERVED_NAMES:
@@ -503,12 +527,13 @@ def analyze_query(select: ast.Select, catalog: Catalog, registry: FunctionRegist
             raise StatementError(f"Reserved column name in select: `{pseudo}`. "
                                  "Please remove or alias the column.", item.span)
         typed = _compile(item.expr, scope, registry, "SELECT")
-        items.append((item.alias or _derived_name(item.expr, scope), item.expr, typed))
+        items.append((given_name(item.alias, item.expr, scope), item.expr, typed))
 
     names = _assign_names(items, scope)
     keys_from_value: tuple[str, ...] = ()
     if select.partition_by:
-        key, value = _partitioned_columns(select, items, names, scope, registry, sink_name)
+        key, value = _partitioned_columns(select, items, names, scope, registry, sink_name,
+                                          joined)
         repartitioned = True
         if not joined:
             keys_from_value = _keys_from_value(select.partition_by, key, sides[0].source)
@@ -586,6 +611,14 @@ def _derived_name(expr: ast.Expr, scope: Scope) -> str | None:
     if isinstance(expr, ast.FieldAccess):
         return expr.field
     return None
+
+
+def given_name(alias: str | None, expr: ast.Expr, scope: Scope) -> str | None:
+    """A SELECT item's name before generated ones: its alias, or a column's own name. None
+    for the rest, a struct field too: _assign_names derives that with the generated ones."""
+    if alias is not None:
+        return alias
+    return None if isinstance(expr, ast.FieldAccess) else _derived_name(expr, scope)
 
 
 def _join_key_columns(joins: tuple[JoinAnalysis, ...], items, names, scope, persistent,
@@ -677,26 +710,30 @@ def to_key(typed: Typed) -> str:
 
 
 def _assign_names(items, scope: Scope) -> list[str]:
-    """Explicit or derived names; KSQL_COL_n for the rest, skipping names already in use.
+    """Explicit or derived names (None: none given); struct fields are named after the field,
+    KSQL_COL_n the rest, skipping names already in use.
 
-    A struct field's derived name that is already taken gets a suffix (B, B_1, B_2).
+    A struct field's name that is already taken, by an earlier one or by a source column,
+    gets a suffix (B, B_1, B_2).
     """
-    taken = {c.sql_name for c in scope.columns} | {n for n, e, _ in items
-                                          if n is not None and not isinstance(e, ast.FieldAccess)}
+    source_names = {c.sql_name for c in scope.columns}
+    taken = source_names | {n for n, _, _ in items if n is not None}
     names: list[str] = []
     used: set[str] = set()
     counter = 0
     for name, expr, _ in items:
-        if name is None:
+        if name is None and isinstance(expr, ast.FieldAccess):
+            name = expr.field
+            if name in used or name in source_names:
+                suffix = 1
+                while f"{name}_{suffix}" in used or f"{name}_{suffix}" in taken:
+                    suffix += 1
+                name = f"{name}_{suffix}"
+        elif name is None:
             while f"KSQL_COL_{counter}" in taken:
                 counter += 1
             name = f"KSQL_COL_{counter}"
             counter += 1
-        elif isinstance(expr, ast.FieldAccess) and name in used:
-            suffix = 1
-            while f"{name}_{suffix}" in used or f"{name}_{suffix}" in taken:
-                suffix += 1
-            name = f"{name}_{suffix}"
         names.append(name)
         used.add(name)
     return names
@@ -759,6 +796,18 @@ def _repartitioned_star(partition_by: list[ast.Expr], schema) -> list[str]:
         [c.name for c in schema.key if c.name not in moved]
 
 
+def _repartitioned_join_star(partition_by: list[ast.Expr], side: Side, scope: Scope) -> list[str]:
+    """`*` after a join's PARTITION BY (applied to the join's rows, which carry each side's
+    value, pseudo and key columns as values): a partitioning column is left out, as it
+    becomes the new key."""
+    resolved = (_resolved(expr, scope) for expr in partition_by)
+    moved = {(c.source, c.name) for c in resolved if c is not None}
+    schema = side.source.schema
+    names = [c.name for c in schema.columns if c.role != KEY] + list(PSEUDO_COLUMNS) + \
+        [c.name for c in schema.key]
+    return [name for name in names if (side.alias, name) not in moved]
+
+
 def _check_partition_by(select: ast.Select, items, scope: Scope) -> None:
     """ksqlDB's checks of PARTITION BY, which is resolved against the input, not the
     projection."""
@@ -776,8 +825,9 @@ def _check_partition_by(select: ast.Select, items, scope: Scope) -> None:
                                      + hint, node.span)
 
 
-def _partitioned_columns(select, items, names, scope, registry, sink_name):
-    """PARTITION BY e1, e2: the expressions become the key; matching projections name them."""
+def _partitioned_columns(select, items, names, scope, registry, sink_name, joined):
+    """PARTITION BY e1, e2: the expressions become the key; matching projections name them
+    (else, with `*`, the column's own name: in a join, with its side's prefix)."""
     _check_partition_by(select, items, scope)
     partition_exprs = [e for e in select.partition_by
                        if not isinstance(e, ast.NullLiteral)]
@@ -799,7 +849,9 @@ def _partitioned_columns(select, items, names, scope, registry, sink_name):
     for i, expr in enumerate(partition_exprs):
         if key[i] is None and has_star:
             typed = _compile(expr, scope, registry, "PARTITION BY")
-            name = _derived_name(expr, scope)
+            column = _resolved(expr, scope)
+            name = column.sql_name if joined and column is not None else \
+                _derived_name(expr, scope)
             if name is None:
                 while f"KSQL_COL_{generated}" in taken:
                     generated += 1

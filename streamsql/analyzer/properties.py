@@ -182,8 +182,24 @@ def build_formats(props: Properties, config: Config, columns: tuple[Column, ...]
         if key_name != "DELIMITED":
             raise StatementError("Delimiter only supported with DELIMITED format")
         key_props.append(("delimiter", key_delim))
+    for name, role in ((key_name, "KEY"), (value_name, "VALUE")):
+        _reject_schema_registry_properties(props, name, role)
     return (FormatInfo(key_name, tuple(key_props), frozenset(key_features)),
             FormatInfo(value_name, tuple(value_props), frozenset(value_features)))
+
+
+# The WITH properties that name a registry schema (ksqlDB's format property
+# `fullSchemaName`), by key or value; schema ids are checked with the columns (sources.py).
+_SCHEMA_NAME_PROPERTIES = {"KEY": ("KEY_SCHEMA_FULL_NAME",),
+                           "VALUE": ("VALUE_SCHEMA_FULL_NAME", "VALUE_AVRO_SCHEMA_FULL_NAME")}
+_FORMATS_WITHOUT_REGISTRY = ("JSON", "DELIMITED", "KAFKA", "NONE")
+
+
+def _reject_schema_registry_properties(props: Properties, format_name: str, role: str) -> None:
+    if format_name in _FORMATS_WITHOUT_REGISTRY and \
+            any(prop in props for prop in _SCHEMA_NAME_PROPERTIES[role]):
+        raise StatementError(f"{format_name} does not support the following configs: "
+                             "[fullSchemaName]")
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([A-Za-z]+)\s*$")

@@ -170,8 +170,11 @@ class _Compiler:
                                  hint=f"did you mean '{close[0]}'?" if close else None)
         if len(found) > 1:
             options = " or ".join(f"{c.source}.{c.name}" for c in found)
-            raise StatementError(f"Column '{text}' is ambiguous. Could be {options}.",
-                                 node.span, hint=f"qualify it, e.g. {found[0].source}.{node.name}")
+            # ksqlDB finds ambiguous names while it prepares a statement, and says so.
+            where = f"Line: {node.span.line}, Col: {node.span.column}: " if node.span else ""
+            raise StatementError(f"Exception while preparing statement: {where}Column '{text}' "
+                                 f"is ambiguous. Could be {options}.", node.span,
+                                 hint=f"qualify it, e.g. {found[0].source}.{node.name}")
         return Typed(column(found[0].sql_name), found[0].type)
 
     def _FieldAccess(self, node: ast.FieldAccess, scope: Scope) -> Typed:

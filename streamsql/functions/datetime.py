@@ -1,8 +1,9 @@
 """Date and time functions: epoch conversions, Java-pattern formatting/parsing, DATEADD & co.
 
-Java DateTimeFormatter patterns are translated to DuckDB strftime/strptime formats: at
-compile time for literal patterns, by a chain of replacements for patterns held in columns
-(quoted literals are then not supported). TIMESTAMP values are UTC wall-clock times.
+Java DateTimeFormatter patterns are translated to DuckDB strftime/strptime formats at
+compile time for literal patterns. Patterns held in columns format by a chain of
+replacements, and parse field by field (fixed-width tokens only), since DuckDB parses with
+constant formats only. TIMESTAMP values are UTC wall-clock times.
 Known gap: zone names (`z`) format as the zone offset, not as 'PDT'.
 """
 from __future__ import annotations
@@ -15,10 +16,10 @@ import zoneinfo
 from sqlglot import exp
 
 from streamsql.catalog.types import BIGINT, DATE, INTEGER, STRING, TIME, TIMESTAMP, SqlType
-from streamsql.errors import NotSupportedError, StatementError
+from streamsql.errors import StatementError
 from streamsql.functions.registry import Call, FunctionRegistry, UnitArg
 from streamsql.functions.sqltree import (case, column, concat, fn, fresh_param, lambda_, lit,
-                                         paren)
+                                         paren, try_)
 from streamsql.functions.typed import Typed
 
 CATEGORY = "DATE / TIME"
@@ -97,13 +98,75 @@ def _strftime(value: exp.Expression, pattern: Typed) -> exp.Expression:
     return fn("ARRAY_TO_STRING", parts, lit(""))
 
 
-def _literal_or_reject(pattern: Typed, call: Call) -> str:
-    literal = _literal_pattern(pattern)
-    if literal is None:
-        # DuckDB parses only with a constant format.
-        raise NotSupportedError(f"{call.function.display_name} needs its pattern as a string "
-                                f"literal", call.span)
-    return literal
+# Fixed-width tokens a pattern held in a column may use when parsing (DuckDB parses only
+# with a constant format), longest first so that 'yyyy' is not read as two 'yy'.
+_PARSE_TOKENS = ("yyyy", "yy", "MMM", "MM", "dd", "HH", "mm", "ss", "SSS")
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def _placeholder(token: str) -> str:
+    """A run of one control character as wide as the token (which no pattern contains)."""
+    return chr(_PARSE_TOKENS.index(token) + 1) * len(token)
+
+
+def _parse_with_column_pattern(text: exp.Expression, pattern: exp.Expression
+                               ) -> exp.Expression:
+    """`text` read with a Java pattern that each row holds, as a TIMESTAMP; NULL when it does
+    not match or the pattern uses anything but _PARSE_TOKENS and quoted literals.
+
+    The pattern is expanded per row (tokens become placeholder runs, quotes are dropped):
+    each field is then read at its placeholder's position, and the other characters must
+    match the text, case-insensitively as ksqlDB parses. Text after the pattern is ignored,
+    as for a literal fixed-width pattern.
+    """
+    part, position = fresh_param(), fresh_param()
+
+    def expanded(unquoted_only: bool) -> exp.Expression:
+        replaced = column(part)
+        for token in _PARSE_TOKENS:
+            replaced = fn("REPLACE", replaced, lit(token), lit(_placeholder(token)))
+        quoted = lit("") if unquoted_only else column(part)
+        # Splitting at quotes leaves the unquoted text at odd (1-based) positions.
+        unquoted = exp.EQ(this=exp.Mod(this=column(position), expression=lit(2)),
+                          expression=lit(1))
+        parts = fn("LIST_TRANSFORM", fn("STRING_SPLIT", pattern, lit("'")),
+                   lambda_([part, position], case((unquoted, replaced), default=quoted)))
+        return fn("ARRAY_TO_STRING", parts, lit(""))
+
+    layout = expanded(unquoted_only=False)
+    unsupported = fn("REGEXP_MATCHES", expanded(unquoted_only=True), lit("[A-Za-z]"))
+    like = layout
+    for special in ("\\", "%", "_"):
+        like = fn("REPLACE", like, lit(special), lit("\\" + special))
+    like = fn("REGEXP_REPLACE", like, lit(f"[{chr(1)}-{chr(len(_PARSE_TOKENS))}]"), lit("_"),
+              lit("g"))
+    matches = fn("ILIKE_ESCAPE", text, fn("CONCAT", like, lit("%")), lit("\\"))
+
+    def field(token: str, default: int, read=None) -> exp.Expression:
+        start = fn("STRPOS", layout, lit(_placeholder(token)))
+        value = fn("SUBSTR", text, start, lit(len(token)))
+        if read is None:
+            read = case((fn("REGEXP_FULL_MATCH", value, lit("[0-9]+")), exp.cast(value, "INT")))
+        else:
+            read = read(value)
+        return case((exp.EQ(this=start, expression=lit(0)), lit(default)), default=read)
+
+    def month_name(value: exp.Expression) -> exp.Expression:
+        months = exp.Array(expressions=[lit(m) for m in _MONTHS])
+        return fn("NULLIF", fn("LIST_POSITION", months, fn("LOWER", value)), lit(0))
+
+    # A two-digit year is in 2000-2099, as Java's `yy` reads it.
+    year = case((exp.GT(this=fn("STRPOS", layout, lit(_placeholder("yy"))), expression=lit(0)),
+                 exp.Add(this=lit(2000), expression=field("yy", 0))), default=field("yyyy", 1970))
+    month = case((exp.GT(this=fn("STRPOS", layout, lit(_placeholder("MMM"))),
+                         expression=lit(0)), field("MMM", 1, month_name)),
+                 default=field("MM", 1))
+    seconds = exp.Add(this=field("ss", 0), expression=exp.Div(
+        this=field("SSS", 0), expression=lit(1000.0)))
+    made = try_(fn("MAKE_TIMESTAMP", year, month, field("dd", 1), field("HH", 0),
+                   field("mm", 0), seconds))
+    return case((fn("COALESCE", unsupported, lit(True)), exp.null()),
+                (matches, made))
 
 
 # Widths of the fixed-width pattern tokens; a pattern made only of these (and literals)
@@ -267,7 +330,10 @@ def _zone_names(zone_id: str) -> dict[int, str]:
 def _parse(call: Call, text: exp.Expression, pattern: Typed, zone: Typed | None
            ) -> exp.Expression:
     """A string read with a Java pattern as a UTC TIMESTAMP; NULL when it does not parse."""
-    literal = _literal_or_reject(pattern, call)
+    literal = _literal_pattern(pattern)
+    if literal is None:
+        parsed = _parse_with_column_pattern(text, pattern.sql)
+        return _shift(parsed, zone, to_local=False) if zone is not None else parsed
     if _pattern_has_offset(pattern):
         # Java's X accepts 'Z' for UTC; DuckDB's %z wants a numeric offset.
         text = fn("REGEXP_REPLACE", text, lit("[Zz]$"), lit("+00:00"))

@@ -5,10 +5,28 @@ from sqlglot import exp
 
 from streamsql.catalog.types import BOOLEAN, INTEGER, STRING, SqlType
 from streamsql.functions.registry import Call, FunctionRegistry
-from streamsql.functions.sqltree import case, fn, lit, try_
+from streamsql.functions.sqltree import case, column, fn, fresh_param, lambda_, lit, try_
 from streamsql.functions.typed import Typed
 
 CATEGORY = "JSON"
+
+
+def _first_value(document: exp.Expression) -> exp.Expression:
+    """The document, or the object or array it starts with when text follows that.
+
+    ksqlDB reads the first JSON value and ignores what follows it (`{"a": 1}}` is `{"a": 1}`);
+    DuckDB rejects the whole text. The complete value is the one prefix ending in `}` or `]`
+    that is valid JSON, so only invalid documents pay for the search.
+    """
+    i, prefix = fresh_param(), fresh_param()
+    closing = lambda_([i], exp.In(this=fn("SUBSTR", document, column(i), lit(1)),
+                                  expressions=[lit("}"), lit("]")]))
+    ends = fn("LIST_REVERSE", fn("LIST_FILTER", fn("RANGE", lit(1), exp.Add(
+        this=fn("LENGTH", document), expression=lit(1))), closing))
+    prefixes = fn("LIST_TRANSFORM", ends, lambda_([i], fn("LEFT", document, column(i))))
+    valid = fn("LIST_FILTER", prefixes, lambda_([prefix], fn("JSON_VALID", column(prefix))))
+    return case((fn("JSON_VALID", document), document),
+                default=fn("LIST_EXTRACT", valid, lit(1)))
 
 
 def register(registry: FunctionRegistry) -> None:
@@ -22,7 +40,7 @@ def register(registry: FunctionRegistry) -> None:
         # has no negative indexes (DuckDB counts them from the end).
         negative_index = fn("CONTAINS", path.sql, lit("[-"))
         return Typed(case((negative_index, exp.null()), default=try_(
-            fn("JSON_EXTRACT_STRING", document.sql, path.sql))), STRING)
+            fn("JSON_EXTRACT_STRING", _first_value(document.sql), path.sql))), STRING)
 
     @registry.scalar("IS_JSON_STRING", category=CATEGORY, display_name="is_json_string",
                      description="Whether a string is valid JSON.",

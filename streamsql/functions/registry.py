@@ -145,6 +145,9 @@ class FunctionRegistry:
 
     _functions: dict[str, ScalarFunction] = field(default_factory=dict)
     aggregates: dict[str, "AggregateFunction"] = field(default_factory=dict)
+    # DuckDB sequences that functions count their calls with (nextval); the state store
+    # creates them before any query runs.
+    sequences: set[str] = field(default_factory=set)
 
     def aggregate(self, name: str) -> "AggregateFunction | None":
         """The aggregate function called `name` (see functions/aggregates.py), or None."""

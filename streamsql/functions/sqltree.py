@@ -71,6 +71,23 @@ def try_(node: exp.Expression) -> exp.Expression:
     return fn("TRY", node)
 
 
+# DuckDB functions whose result may differ per call; TRY refuses expressions with them.
+_VOLATILE = frozenset({"RANDOM", "UUID", "GEN_RANDOM_UUID", "NEXTVAL", "CURRVAL", "ERROR",
+                       "SETSEED"})
+
+
+def try_where_possible(node: exp.Expression) -> exp.Expression:
+    """TRY(node), unless nothing in it can fail (columns and literals only) or TRY refuses
+    it (a volatile function)."""
+    inert = (exp.Column, exp.Identifier, exp.Literal, exp.Null, exp.Boolean, exp.Paren)
+    if all(isinstance(child, inert) for child in node.walk()):
+        return node
+    if any(isinstance(child, exp.Anonymous) and str(child.this).upper() in _VOLATILE
+           for child in node.walk()):
+        return node
+    return try_(node)
+
+
 # The text of the cast that fails on purpose when a lambda hits a NULL operand (see
 # expr/arithmetic.py); TRY around the lambda's function turns the failure into NULL.
 _LAMBDA_FAILURE = "NULL operand in lambda"

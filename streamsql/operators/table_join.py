@@ -65,6 +65,20 @@ class TableJoinOperator:
             f"WHERE NOT {_q(OLD_VERSION)} AND {_q(FORWARDED)} ORDER BY {_q(OUTPUT_ORDER)}",
             changes=changes)
 
+    def changelog(self, changes: pa.Table) -> pa.Table:
+        """The join's changes as a changelog batch of the result table (for an aggregation
+        over it): one row per forwarded change, in order, a deleted row a tombstone."""
+        internal = ", ".join(_q(c) for c in _INTERNAL)
+        return self.connection.run(
+            f"SELECT * EXCLUDE ({internal}), NOT {_q(ROW_EXISTS)} AS {_q(TOMBSTONE)} "
+            f"FROM changes WHERE NOT {_q(OLD_VERSION)} AND {_q(FORWARDED)} "
+            f"ORDER BY {_q(OUTPUT_ORDER)}", changes=changes)
+
+    def empty_changes(self) -> pa.Table:
+        """No changes, with the columns `process` gives."""
+        first = self.steps[0]
+        return first.changes(0, first.empty[0])
+
     def resolve(self, projected: pa.Table) -> pa.Table:
         """Projected version rows -> the output changes, in order; PASSES says upsert or delete."""
         has_where = PASSES in projected.column_names

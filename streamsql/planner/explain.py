@@ -1,7 +1,8 @@
 """Text rendering of logical and physical plans (EXPLAIN output, golden files)."""
 from __future__ import annotations
 
-from streamsql.planner.logical import Filter, Join, Project, Repartition, Sink, Source, chain
+from streamsql.planner.logical import (Aggregate, Filter, Join, Project, Repartition, Sink, Source,
+                                       chain)
 from streamsql.planner.physical import PhysicalPlan, TableJoinOperatorSpec
 
 
@@ -21,6 +22,8 @@ def explain_logical(plan: Sink) -> str:
             lines.append(f"{pad}Project [{cols}]")
         elif isinstance(node, Filter):
             lines.append(f"{pad}Filter {node.text}")
+        elif isinstance(node, Aggregate):
+            lines.append(f"{pad}Aggregate {_aggregate_text(node)}")
         elif isinstance(node, Join):
             spec = node.spec
             within = ""
@@ -38,6 +41,19 @@ def explain_logical(plan: Sink) -> str:
         elif isinstance(node, Source):
             lines.append(f"{pad}{_source_line(node)}")
     return "\n".join(lines)
+
+
+def _aggregate_text(node: Aggregate) -> str:
+    from streamsql.sqlformat import format_expression
+
+    analysis = node.analysis
+    calls = ", ".join(call.function.name for call in analysis.aggregates)
+    text = f"[{calls}] GROUP BY " + ", ".join(format_expression(e)
+                                               for e in analysis.select.group_by)
+    window = analysis.window
+    if window is not None:
+        text += f" WINDOW {window.kind} {window.size_ms} ms"
+    return text + (" EMIT FINAL" if analysis.emit_final else "")
 
 
 def _source_line(node: Source) -> str:
@@ -59,6 +75,10 @@ def explain_physical(plan: PhysicalPlan) -> str:
         join = plan.join
         lines.append(f"JoinOperator    {join.kind} {'stream-table' if join.stream_table else 'stream-stream'}"
                      f" keys=({join.key_sql[0]}) = ({join.key_sql[1]}) state={', '.join(join.state)}")
+    if plan.aggregate is not None:
+        aggregate = plan.aggregate
+        lines.append(f"AggregateOperator groups={', '.join(aggregate.groups)} "
+                     f"state={aggregate.state}")
     lines.append(f"ProjectOperator {plan.project.sql}")
     if plan.sink is not None:
         lines.append(f"SinkOperator    topic={plan.sink.topic} key={plan.sink.key_format.name} "

@@ -78,6 +78,9 @@ def build_logical_plan(analysis: QueryAnalysis | AggregateAnalysis,
 
     if isinstance(analysis, AggregateAnalysis):
         node: LogicalNode = Source(analysis.source, analysis.side.alias)
+        if analysis.join is not None:
+            node = Join(node, Source(analysis.join.right.source, analysis.join.right.alias),
+                        analysis.join)
         if analysis.where is not None:
             node = Filter(node, analysis.where, format_expression(analysis.select.where))
         node = Aggregate(node, analysis)

@@ -7,15 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamsql import ast
-from streamsql.analyzer.analyzer import JOIN_ROWTIME, ROW_INDEX, TOMBSTONE, JoinAnalysis
+from streamsql.analyzer.analyzer import (JOIN_KEY, JOIN_ROWTIME, ROW_INDEX, TOMBSTONE,
+                                         JoinAnalysis)
 from streamsql.catalog import types as T
 from streamsql.catalog.catalog import TABLE, DataSource
 from streamsql.catalog.schema import ROWPARTITION, ROWTIME, Column
-from streamsql.expr.compile import Scope, ScopeColumn, compile_expr, select_sql, to_sql
+from streamsql.expr.compile import Scope, ScopeColumn, Typed, compile_expr, select_sql, to_sql
 from streamsql.functions.registry import FunctionRegistry
 from streamsql.analyzer.aggregates import WindowSpec, group_name
 from streamsql.catalog.schema import WINDOWEND, WINDOWSTART
 from streamsql.functions.casts import duckdb_type
+from streamsql.functions.sqltree import try_where_possible
 from streamsql.planner.logical import (Aggregate, Filter, Join, Project, Repartition, Sink, Source,
                                        chain)
 
@@ -25,6 +27,9 @@ EVENT_TIME = "$ts"  # a record's time inside an aggregation
 # A record's source partition inside an aggregation: in ksqlDB each partition is a task
 # with its own stream time, so one partition's backlog does not make another's records late.
 TASK = "$task"
+# The partition a row was read from, where that is a repartition topic's (Kafka): the
+# aggregation's task, while ROWPARTITION stays the source record's (runtime/repartition.py).
+READ_PARTITION = "$partition"
 PRESENT = "$present"  # over a table: the row exists (not deleted, passes WHERE)
 MAX_TIME = "$maxts"  # the latest record time of a group (window) so far: its output time
 OUTPUT_WINDOWSTART, OUTPUT_WINDOWEND = "$windowstart", "$windowend"
@@ -113,6 +118,7 @@ class AggregateSpec:
     final: str
     result_type: str  # DuckDB type of the final value
     args: tuple[str, ...]  # pre-projected argument columns
+    ordered: bool = False  # the result depends on the rows' order (Accumulator.ordered)
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,13 @@ class AggregateOperatorSpec:
     # Over a table: the source's key columns ($k<i>); each update retracts the old row.
     source_keys: tuple[str, ...] = ()
     emit_final: bool = False  # EMIT FINAL: one row per window once it closes
+    # Over `batch`: $row and the grouping columns of the rows that pass WHERE (over a
+    # table, of every row, with $present); on Kafka a query that groups by something other
+    # than its source's key sends each record to the partition of this key
+    # (runtime/repartition.py).
+    group_key_sql: str = ""
+    # pre_sql for rows read from the repartition topic: their task is READ_PARTITION.
+    pre_sql_after_repartition: str = ""
 
 
 @dataclass(frozen=True)
@@ -174,6 +187,11 @@ def plan_physical(logical: Sink, registry: FunctionRegistry, query_id: str = "",
     internal = Scope([ScopeColumn(ROW_INDEX, T.BIGINT, ROW_INDEX),
                       ScopeColumn(JOIN_ROWTIME, T.BIGINT, JOIN_ROWTIME)])
     projections = [(o.expr, o.column.name) for o in project.key + project.value]
+    if repartitioned:
+        # A PARTITION BY expression that fails gives the record a NULL key (as in ksqlDB),
+        # rather than dropping it.
+        projections[:len(project.key)] = [(Typed(try_where_possible(o.expr.sql), o.expr.type),
+                                           o.column.name) for o in project.key]
     projections.append((compile_expr(ast.ColumnRef(ROW_INDEX), internal, registry), ROW_INDEX))
     changelog = source.source.kind == TABLE
     if changelog and where is not None:
@@ -226,6 +244,7 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
     internal = Scope([ScopeColumn(ROW_INDEX, T.BIGINT, ROW_INDEX),
                       ScopeColumn(ROWTIME, T.BIGINT, ROWTIME),
                       ScopeColumn(ROWPARTITION, T.INTEGER, ROWPARTITION),
+                      ScopeColumn(READ_PARTITION, T.INTEGER, READ_PARTITION),
                       ScopeColumn(MAX_TIME, T.BIGINT, MAX_TIME),
                       ScopeColumn(WINDOWSTART, T.BIGINT, WINDOWSTART),
                       ScopeColumn(WINDOWEND, T.BIGINT, WINDOWEND)])
@@ -233,8 +252,23 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
     def ref(name: str):
         return compile_expr(ast.ColumnRef(name), internal, registry)
 
-    pre = [(ref(ROW_INDEX), ROW_INDEX), (ref(ROWTIME), EVENT_TIME), (ref(ROWPARTITION), TASK)]
-    pre += [(g, group_name(i)) for i, g in enumerate(analysis.group_by)]
+    join = analysis.join
+    time, task = ref(ROWTIME), ref(ROWPARTITION)
+    if join is not None:
+        # A join's row has the time the join gave it and the partition of whichever side
+        # it has (both sides' partitions are co-partitioned, so either names the task).
+        sides = Scope([ScopeColumn(f"${n}", T.INTEGER, side.sql_name(ROWPARTITION))
+                       for n, side in enumerate((join.left, join.right))])
+        time = compile_expr(ast.ColumnRef(JOIN_ROWTIME), Scope(
+            [ScopeColumn(JOIN_ROWTIME, T.BIGINT, JOIN_ROWTIME)]), registry)
+        task = compile_expr(ast.FunctionCall("COALESCE", (ast.ColumnRef("$0"),
+                                                          ast.ColumnRef("$1"))), sides, registry)
+    pre = [(ref(ROW_INDEX), ROW_INDEX), (time, EVENT_TIME), (task, TASK)]
+    # A record whose grouping expression fails gets a NULL key, which leaves it out (as
+    # ksqlDB skips it) instead of failing the batch.
+    groups = [(Typed(try_where_possible(g.sql), g.type), group_name(i))
+              for i, g in enumerate(analysis.group_by)]
+    pre += groups
     specs = []
     over_table = analysis.source.kind == TABLE
     for i, call in enumerate(analysis.aggregates):
@@ -243,15 +277,15 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
         acc = call.accumulator
         merge = (acc.undo_merge or acc.merge) if over_table else acc.merge
         specs.append(AggregateSpec(acc.fields, acc.undo if over_table else acc.accumulate,
-                                   merge, acc.final, duckdb_type(acc.type).sql("duckdb"), names))
+                                   merge, acc.final, duckdb_type(acc.type).sql("duckdb"), names,
+                                   acc.ordered))
     where = analysis.where
     source_keys: tuple[str, ...] = ()
     if over_table:
         # A table row that is deleted, or fails WHERE, is absent: it only retracts.
-        keys = analysis.source.schema.key
+        keys = _table_row_keys(analysis, registry)
         source_keys = tuple(f"$k{i}" for i in range(len(keys)))
-        pre += [(compile_expr(ast.ColumnRef(c.name), analysis.scope, registry), name)
-                for c, name in zip(keys, source_keys)]
+        pre += list(zip(keys, source_keys))
         present = ast.UnaryOp("NOT", ast.ColumnRef(TOMBSTONE))
         if analysis.select.where is not None:
             present = ast.BinaryOp("AND", present, analysis.select.where)
@@ -260,6 +294,12 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
         pre.append((compile_expr(present, scope, registry), PRESENT))
         where = None
     pre_sql = select_sql(pre, BATCH_RELATION, where)
+    # Over a table the repartition step also needs whether each row is present.
+    group_key_sql = select_sql([(ref(ROW_INDEX), ROW_INDEX)] + groups +
+                               [(typed, alias) for typed, alias in pre if alias == PRESENT],
+                               BATCH_RELATION, where)
+    after_repartition = select_sql([(ref(READ_PARTITION), TASK) if alias == TASK else
+                                    (typed, alias) for typed, alias in pre], BATCH_RELATION, where)
 
     post = [(o.expr, o.column.name) for o in project.key + project.value]
     post += [(ref(ROW_INDEX), ROW_INDEX), (ref(MAX_TIME), OUTPUT_ROWTIME)]
@@ -276,15 +316,54 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
                                                 range(len(analysis.group_by))),
                                  tuple(specs), analysis.window, f"agg_{name}", every_update,
                                  to_sql(analysis.having.sql) if analysis.having else None,
-                                 source_keys, analysis.emit_final)
+                                 source_keys, analysis.emit_final, group_key_sql,
+                                 after_repartition)
     return PhysicalPlan(source=source.source,
                         project=ProjectOperatorSpec(select_sql(post, AGGREGATED_RELATION),
                                                     AGGREGATED_RELATION),
                         key=tuple(o.column for o in project.key),
                         value=tuple(o.column for o in project.value),
-                        repartitioned=False, filtered=not over_table, changelog=False,
+                        repartitioned=over_table or not _groups_by_source_key(analysis,
+                                                                               registry),
+                        filtered=not over_table, changelog=False,
                         sink=logical.target, limit=logical.limit, logical=logical,
-                        sides=(SideSpec(source.source, "", source.alias),), aggregate=spec)
+                        sides=tuple(SideSpec(s.source, s.prefix, s.alias)
+                                    for s in analysis.sides), aggregate=spec,
+                        join=_aggregated_join_spec(join, query_id))
+
+
+def _table_row_keys(analysis, registry: FunctionRegistry) -> list[Typed]:
+    """The primary key of the table rows an aggregation reads: its source's key columns, or
+    a table-table join's key (a foreign-key join's rows are the left table's rows)."""
+    join = analysis.join
+    if join is not None and not join.foreign_key:
+        return [compile_expr(ast.ColumnRef(JOIN_KEY), Scope(
+            [ScopeColumn(JOIN_KEY, join.left_key.type, JOIN_KEY)]), registry)]
+    side = join.left if join is not None else analysis.side
+    return [compile_expr(ast.ColumnRef(c.name, side.alias), analysis.scope, registry)
+            for c in side.source.schema.key]
+
+
+def _groups_by_source_key(analysis, registry: FunctionRegistry) -> bool:
+    """GROUP BY names the source's key columns, in key order: each group's records are
+    already in one source partition (as in ksqlDB, any other grouping repartitions)."""
+    if getattr(analysis, "join", None) is not None:
+        return False  # a join's result is keyed by the join, not by a source's key
+    key = analysis.source.schema.key
+    return len(analysis.group_by) == len(key) and all(
+        to_sql(group.sql) == to_sql(compile_expr(ast.ColumnRef(column.name), analysis.scope,
+                                                 registry).sql)
+        for group, column in zip(analysis.group_by, key))
+
+
+def _aggregated_join_spec(join: JoinAnalysis | None, query_id: str
+                          ) -> JoinOperatorSpec | TableJoinOperatorSpec | None:
+    """The join an aggregation reads, if any (WHERE applies in the aggregation)."""
+    if join is None:
+        return None
+    if join.table_table:
+        return _table_join_spec(join, query_id, filtered=False, further=[])
+    return _join_spec(join, query_id)
 
 
 def _join_spec(spec: JoinAnalysis, query_id: str) -> JoinOperatorSpec:

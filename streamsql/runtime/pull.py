@@ -7,14 +7,18 @@ is materialized from its topic: the latest record per key, deletes applied.
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from streamsql.analyzer.analyzer import ROW_INDEX, TOMBSTONE
 from streamsql.catalog.catalog import DataSource
 from streamsql.catalog.schema import (ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART,
                                       Column)
 from streamsql.log.backend import LogBackend
+from streamsql.log.partitioner import partitions_for
 from streamsql.planner.physical import OUTPUT_ROWTIME, OUTPUT_WINDOWEND, OUTPUT_WINDOWSTART, PASSES
 from streamsql.runtime.task import RecordDecoder
+from streamsql.serde import make_serde
+from streamsql.serde.base import encode_array
 from streamsql.state.store import QueryConnection
 
 
@@ -38,7 +42,9 @@ async def table_rows(source: DataSource, backend: LogBackend, connection: QueryC
                      writer=None) -> pa.Table:
     """Columns: the table's schema, ROWTIME, window bounds if windowed, and batch internals."""
     if writer is not None and writer.aggregate is not None:
-        rows = _from_state(source, writer, connection)
+        info = await backend.describe_topic(source.topic)
+        rows = _in_store_order(source, _from_state(source, writer, connection),
+                               info.partitions if info else 1)
     else:
         rows = await _from_topic(source, backend, connection)
     return _as_batch(source, rows)
@@ -55,6 +61,27 @@ def _from_state(source: DataSource, writer, connection: QueryConnection) -> pa.T
         columns[WINDOWSTART] = result.column(OUTPUT_WINDOWSTART)
         columns[WINDOWEND] = result.column(OUTPUT_WINDOWEND)
     return pa.table(columns)
+
+
+def _in_store_order(source: DataSource, rows: pa.Table, partitions: int) -> pa.Table:
+    """The rows in the order ksqlDB's state stores give them, which is the order a LIMIT
+    takes them in: by partition (of the key without its window), then by serialized key
+    (with its window: key bytes, then window start)."""
+    if rows.num_rows < 2:
+        return rows
+    key_table = rows.select([c.name for c in source.schema.key])
+    plain = encode_array(make_serde(source.key_format, source.schema.key, is_key=True),
+                         key_table)
+    stored = plain
+    if source.window is not None:
+        for bound in (WINDOWSTART, WINDOWEND):
+            key_table = key_table.append_column(bound, rows.column(bound))
+        stored = encode_array(make_serde(source.key_format, source.schema.key, is_key=True,
+                                         window=source.window), key_table)
+    order = pc.sort_indices(pa.table({"partition": partitions_for(plain, partitions),
+                                      "key": stored}),
+                            sort_keys=[("partition", "ascending"), ("key", "ascending")])
+    return rows.take(order)
 
 
 async def _from_topic(source: DataSource, backend: LogBackend,

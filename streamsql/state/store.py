@@ -25,6 +25,11 @@ class StateStore:
         # for decoding and I/O and avoids oversubscription with several queries.
         self._connection.execute("SET threads TO 1")
 
+    def create_sequences(self, names) -> None:
+        """The sequences functions count calls with (see FunctionRegistry.sequences)."""
+        for name in sorted(names):
+            self._connection.execute(f'CREATE SEQUENCE IF NOT EXISTS "{name}"')
+
     def cursor(self) -> "QueryConnection":
         return QueryConnection(self._connection.cursor())
 

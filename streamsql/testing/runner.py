@@ -11,7 +11,7 @@ import logging
 import re
 import tempfile
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -19,6 +19,7 @@ from streamsql import ast, parser
 from streamsql.errors import StreamSQLError
 from streamsql.log import EmbeddedLog
 from streamsql.log.backend import Record
+from streamsql.log.partitioner import partition_for
 from streamsql.testing import post
 from streamsql.testing.compare import bytes_to_text, difference, show
 from streamsql.testing.expected_errors import exception_mismatch, java_type, short_class
@@ -45,6 +46,9 @@ BASE_PROPERTIES = {
 REST_SERVER_PROPERTIES = {"ksql.query.push.v2.enabled": "true"}
 # A switch of the harness's comparison, not an engine setting.
 EXACT_NUMBERS_PROPERTY = "use.exact.numeric.comparison"
+# Section 10 as the reference behaves (its cases' ROWPARTITION values and LIMIT rows show
+# it): a REST run's topics that no `topics` entry declares have four partitions.
+REST_DEFAULT_PARTITIONS = 4
 
 _CREATE_STATEMENTS = (ast.CreateStream, ast.CreateTable, ast.CreateStreamAs, ast.CreateTableAs)
 
@@ -187,27 +191,30 @@ class Delivery:
     end: int
 
 
-def plan_deliveries(input_positions: Sequence[tuple[str, int]], source_topics: Iterable[str],
+def plan_deliveries(input_positions: Sequence[tuple[str, int, int]],
+                    source_topics: Iterable[str],
                     stored: dict[str, list[tuple[int, int, int]]]) -> list[Delivery]:
     """The order in which one query sees its records (section 4.3, step 2).
 
     Args:
-        input_positions: (topic, offset) of every input record in file order, all partition 0.
+        input_positions: (topic, partition, offset) of every input record in file order
+            (QTT puts them all in partition 0).
         source_topics: the query's source topics, in the query's order.
         stored: for each source topic not named by inputs, its (partition, start, end) ranges.
     """
     sources = list(dict.fromkeys(source_topics))
     wanted = set(sources)
     deliveries: list[Delivery] = []
-    for topic, offset in input_positions:
+    for topic, partition, offset in input_positions:
         if topic not in wanted:
             continue
         last = deliveries[-1] if deliveries else None
-        if last is not None and last.topic == topic and last.end == offset:
-            deliveries[-1] = Delivery(topic, 0, last.start, offset + 1)
+        if last is not None and (last.topic, last.partition, last.end) == \
+                (topic, partition, offset):
+            deliveries[-1] = Delivery(topic, partition, last.start, offset + 1)
         else:
-            deliveries.append(Delivery(topic, 0, offset, offset + 1))
-    input_topics = {topic for topic, _ in input_positions}
+            deliveries.append(Delivery(topic, partition, offset, offset + 1))
+    input_topics = {topic for topic, _, _ in input_positions}
     for topic in sources:
         if topic in input_topics:
             continue
@@ -217,11 +224,11 @@ def plan_deliveries(input_positions: Sequence[tuple[str, int]], source_topics: I
     return deliveries
 
 
-def statement_topics(run: Run) -> list[tuple[str, int, int]]:
+def statement_topics(run: Run, default_partitions: int = 1) -> list[tuple[str, int, int]]:
     """(topic, partitions, replicas) the reference creates from the statements up front.
 
-    Every CREATE STREAM/TABLE names its KAFKA_TOPIC (one partition unless PARTITIONS says
-    otherwise); a CREATE ... AS SELECT counts only when it gives PARTITIONS, since otherwise
+    Every CREATE STREAM/TABLE names its KAFKA_TOPIC (`default_partitions` unless PARTITIONS
+    says otherwise); a CREATE ... AS SELECT counts only when it gives PARTITIONS, since otherwise
     its sink topic copies the source's shape. A statement that does not parse names no topic
     (the engine reports the parse error itself).
     """
@@ -246,7 +253,7 @@ def statement_topics(run: Run) -> list[tuple[str, int, int]]:
             topic = topic if isinstance(topic, str) else prefix + statement.name
         if not isinstance(topic, str):
             continue
-        topics.append((topic, partitions if isinstance(partitions, int) else 1,
+        topics.append((topic, partitions if isinstance(partitions, int) else default_partitions,
                        replicas if isinstance(replicas, int) else 1))
     return topics
 
@@ -304,30 +311,36 @@ class _Session:
         for spec in self.run.topics:
             await backend.create_topic(spec.name, spec.partitions, spec.replicas)
         declared = {spec.name for spec in self.run.topics}
-        for name, partitions, replicas in statement_topics(self.run):
+        default = REST_DEFAULT_PARTITIONS if self.run.is_rest else 1
+        for name, partitions, replicas in statement_topics(self.run, default):
             if name not in declared:
                 declared.add(name)
                 await backend.create_topic(name, partitions, replicas)
         for record in (*self.run.inputs, *self.run.outputs):
             if record.topic not in declared:
                 declared.add(record.topic)
-                await backend.create_topic(record.topic, 1, 1)
+                await backend.create_topic(record.topic, default, 1)
 
     # ---- step 3: records (section 4.3) --------------------------------------------------
     async def _deliver_inputs(self) -> None:
         backend = self.engine.backend
-        positions: list[tuple[str, int]] = []
+        positions: list[tuple[str, int, int]] = []
         for topic, records in _consecutive_by_topic(self.run.inputs):
             key_serde, value_serde = self._serdes(topic)
-            offsets = await backend.produce(topic, [
-                Record(key=encode_key(r.key, r.window, key_serde),
-                       value=encode(r.value, value_serde),
-                       timestamp=r.timestamp or 0,
-                       headers=tuple((k, None if v is None else _base64(v))
-                                     for k, v in r.headers or ()))
-                for r in records])
-            positions.extend((topic, offset) for offset in offsets)
-        input_topics = {topic for topic, _ in positions}
+            encoded = [Record(key=encode_key(r.key, r.window, key_serde),
+                              value=encode(r.value, value_serde),
+                              timestamp=r.timestamp or 0,
+                              headers=tuple((k, None if v is None else _base64(v))
+                                            for k, v in r.headers or ()))
+                       for r in records]
+            if self.run.is_rest:
+                # Section 10: a real producer places each record by its key's hash.
+                info = await backend.describe_topic(topic)
+                encoded = [replace(r, partition=partition_for(r.key, info.partitions))
+                           for r in encoded]
+            offsets = await backend.produce(topic, encoded)
+            positions.extend((topic, r.partition, offset) for r, offset in zip(encoded, offsets))
+        input_topics = {topic for topic, _, _ in positions}
         for query in list(self.engine.queries):
             stored = {}
             for topic in query.source_topics:

@@ -80,3 +80,25 @@ def test_join_errors_in_ksqldb_words(sql, message):
     with pytest.raises(StatementError) as raised:
         analyze(sql)
     assert raised.value.message == message
+
+
+def test_star_after_a_join_partition_by_lists_each_sides_value_pseudo_and_key_columns():
+    analysis = analyze("CREATE STREAM O AS SELECT * FROM S JOIN L ON S.K = L.ID PARTITION BY W;")
+    assert analysis.schema.sql() == (
+        "`S_W` INTEGER KEY, `S_ROWTIME` BIGINT, `S_ROWPARTITION` INTEGER, `S_ROWOFFSET` BIGINT, "
+        "`S_K` BIGINT, `L_FK` BIGINT, `L_V` INTEGER, `L_ROWTIME` BIGINT, "
+        "`L_ROWPARTITION` INTEGER, `L_ROWOFFSET` BIGINT, `L_ID` BIGINT")
+
+
+def test_unknown_qualifier_is_reported_before_an_ambiguous_column():
+    with pytest.raises(StatementError) as err:
+        analyze("CREATE TABLE O AS SELECT L.ID, V, W FROM L JOIN R ON ID = UNKNOWN.ID;")
+    assert err.value.message == ("Failed to prepare statement: 'UNKNOWN' is not a valid "
+                                 "stream/table name or alias.")
+
+
+def test_ambiguous_column_is_reported_as_ksqldb_prepares_statements():
+    with pytest.raises(StatementError) as err:
+        analyze("CREATE TABLE O AS SELECT V, W FROM L JOIN R ON ID = ID;")
+    assert err.value.message == ("Exception while preparing statement: Line: 1, Col: 48: "
+                                 "Column 'ID' is ambiguous. Could be L.ID or R.ID.")

@@ -4,7 +4,7 @@ import datetime
 import pytest
 
 from streamsql import ast
-from streamsql.errors import NotSupportedError, StatementError
+from streamsql.errors import StatementError
 from streamsql.functions.datetime import java_to_strftime
 from expr_harness import NULL, call, cast, col, num, text
 
@@ -108,9 +108,33 @@ def test_parse_date_ignores_text_after_a_fixed_width_pattern_like_java(batch):
     assert batch.values(call("PARSE_DATE", text("2004"), text("yyyy-MM-dd")))[0] is None
 
 
-def test_parsing_needs_a_literal_pattern(batch):
-    with pytest.raises(NotSupportedError, match="parse_date needs its pattern"):
-        batch.compile(call("PARSE_DATE", col("S"), col("S")))
+def pattern_of_a_column(pattern: str):
+    """A pattern that is not a literal, as one read from a column would be."""
+    return call("CONCAT", text(pattern), text(""))
+
+
+@pytest.mark.parametrize("value, pattern, expected", [
+    ("01-JAN-2022", "dd-MMM-yyyy", datetime.date(2022, 1, 1)),
+    ("JAN-2022", "MMM-yyyy", datetime.date(2022, 1, 1)),  # the day defaults to 1
+    ("2018-05-11Lit", "yyyy-MM-dd'Lit'", datetime.date(2018, 5, 11)),
+    ("11/05/19", "dd/MM/yy", datetime.date(2019, 5, 11)),
+    ("2018_05_11", "yyyy_MM_dd", datetime.date(2018, 5, 11)),
+    ("2018x05_11", "yyyy_MM_dd", None),  # `_` is a literal, not a wildcard
+    ("2018-05-11", "yyyy/MM/dd", None),
+    ("2018-13-11", "yyyy-MM-dd", None),
+    ("2018-5-11", "yyyy-M-dd", None),  # variable-width tokens need a literal pattern
+])
+def test_parse_date_with_a_pattern_from_a_column(batch, value, pattern, expected):
+    expr = call("PARSE_DATE", text(value), pattern_of_a_column(pattern))
+    assert batch.values(expr)[0] == expected
+
+
+def test_parse_timestamp_with_a_pattern_from_a_column_reads_the_time_too(batch):
+    expr = call("PARSE_TIMESTAMP", text("2018-05-11 14:58:33.120"),
+                pattern_of_a_column("yyyy-MM-dd HH:mm:ss.SSS"))
+    assert batch.values(expr)[0] == datetime.datetime(2018, 5, 11, 14, 58, 33, 120000)
+    days = call("STRINGTODATE", text("01-01-1970"), pattern_of_a_column("dd-MM-yyyy"))
+    assert batch.values(days)[0] == 0
 
 
 def test_zone_names_follow_daylight_saving(batch):

@@ -74,3 +74,10 @@ def test_json_records_and_items(batch):
     assert batch.values(call("JSON_RECORDS", text("")))[0] is None
     items = call("JSON_ITEMS", text('[{"type": "A"}, 2]'))
     assert batch.values(items)[0] == ['{"type":"A"}', "2"]
+
+
+def test_extractjsonfield_reads_the_first_value_and_ignores_what_follows(batch):
+    doc = text('{"name": "cdd", "a": {"b": [1]}}}')
+    assert batch.values(call("EXTRACTJSONFIELD", doc, text("$.name")))[0] == "cdd"
+    assert batch.values(call("EXTRACTJSONFIELD", doc, text("$.a.b[0]")))[0] == "1"
+    assert batch.values(call("EXTRACTJSONFIELD", text('{"a": 1'), text("$.a")))[0] is None

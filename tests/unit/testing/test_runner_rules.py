@@ -62,7 +62,7 @@ def test_rest_runs_have_scalable_push_queries_unless_the_case_says_otherwise():
 
 
 def test_deliveries_follow_input_order_and_merge_consecutive_records_of_a_topic():
-    inputs = [("a", 0), ("a", 1), ("b", 0), ("a", 2), ("c", 0), ("b", 1)]
+    inputs = [("a", 0, 0), ("a", 0, 1), ("b", 0, 0), ("a", 0, 2), ("c", 0, 0), ("b", 0, 1)]
     assert plan_deliveries(inputs, ["a", "b"], {}) == [
         Delivery("a", 0, 0, 2), Delivery("b", 0, 0, 1), Delivery("a", 0, 2, 3),
         Delivery("b", 0, 1, 2)]
@@ -70,18 +70,24 @@ def test_deliveries_follow_input_order_and_merge_consecutive_records_of_a_topic(
 
 def test_inputs_start_after_rows_written_before_them():
     # INSERT VALUES put two rows on 'a' first: the query must not see them.
-    assert plan_deliveries([("a", 2), ("a", 3)], ["a"], {}) == [Delivery("a", 0, 2, 4)]
+    assert plan_deliveries([("a", 0, 2), ("a", 0, 3)], ["a"], {}) == [Delivery("a", 0, 2, 4)]
 
 
 def test_upstream_topics_come_after_inputs_topic_by_topic_and_partition_by_partition():
     stored = {"up": [(0, 0, 3), (1, 0, 0), (2, 0, 1)], "other": [(0, 0, 2)]}
-    assert plan_deliveries([("a", 0)], ["up", "a", "other"], stored) == [
+    assert plan_deliveries([("a", 0, 0)], ["up", "a", "other"], stored) == [
         Delivery("a", 0, 0, 1), Delivery("up", 0, 0, 3), Delivery("up", 2, 0, 1),
         Delivery("other", 0, 0, 2)]
 
 
 def test_a_query_reading_no_input_topic_sees_only_stored_records():
-    assert plan_deliveries([("a", 0)], ["b"], {"b": [(0, 0, 1)]}) == [Delivery("b", 0, 0, 1)]
+    assert plan_deliveries([("a", 0, 0)], ["b"], {"b": [(0, 0, 1)]}) == [Delivery("b", 0, 0, 1)]
+
+
+def test_records_of_one_topic_in_different_partitions_are_separate_deliveries():
+    inputs = [("a", 1, 0), ("a", 1, 1), ("a", 0, 0), ("a", 1, 2)]
+    assert plan_deliveries(inputs, ["a"], {}) == [
+        Delivery("a", 1, 0, 2), Delivery("a", 0, 0, 1), Delivery("a", 1, 2, 3)]
 
 
 def test_statement_errors_match_their_java_class_and_superclasses():
@@ -140,5 +146,7 @@ def test_statement_topics_are_every_create_topic_and_sinks_with_partitions():
         "CREATE STREAM E WITH (kafka_topic='e', partitions=2) AS SELECT * FROM A;"],
         properties={"ksql.output.topic.name.prefix": "p_"})
     assert statement_topics(run) == [("a", 1, 1), ("b", 4, 2), ("p_D", 3, 1), ("e", 2, 1)]
+    # A REST run's undeclared topics have REST_DEFAULT_PARTITIONS (four) partitions.
+    assert statement_topics(run, 4)[:2] == [("a", 4, 1), ("b", 4, 2)]
     [unparseable] = run_of(statements=["CREATE STREAM (;"])
     assert statement_topics(unparseable) == []
