@@ -2,22 +2,13 @@
 import pytest
 
 from streamsql.analyzer.analyzer import analyze_query
-from streamsql.analyzer.sources import analyze_create_source
-from streamsql.catalog.catalog import Catalog
-from streamsql.config import Config
 from streamsql.errors import NotSupportedError, StatementError
 from streamsql.functions.registry import default_registry
 from streamsql.parser import parse
 
+from analyzer_catalog import catalog_with
+
 REGISTRY = default_registry()
-
-
-def catalog_with(*ddl: str) -> Catalog:
-    catalog = Catalog()
-    for text in ddl:
-        (stmt,) = parse(text)
-        catalog = catalog.with_source(analyze_create_source(stmt, catalog, Config(), text))
-    return catalog
 
 
 INPUT = catalog_with("CREATE STREAM INPUT (ID INT KEY, NAME STRING, V DOUBLE) "

@@ -2,25 +2,16 @@
 import pytest
 
 from streamsql.analyzer.analyzer import analyze_query
-from streamsql.analyzer.sources import analyze_create_source
-from streamsql.catalog.catalog import Catalog
-from streamsql.config import Config
 from streamsql.errors import StatementError
 from streamsql.functions.registry import default_registry
 from streamsql.parser import parse
 
+from analyzer_catalog import catalog_with
+
 REGISTRY = default_registry()
 
 
-def _catalog(*ddl: str) -> Catalog:
-    catalog = Catalog()
-    for text in ddl:
-        (stmt,) = parse(text)
-        catalog = catalog.with_source(analyze_create_source(stmt, catalog, Config(), text))
-    return catalog
-
-
-CATALOG = _catalog(
+CATALOG = catalog_with(
     "CREATE TABLE L (ID BIGINT PRIMARY KEY, FK BIGINT, V INT) "
     "WITH (kafka_topic='l', value_format='JSON');",
     "CREATE TABLE R (ID BIGINT PRIMARY KEY, W INT) WITH (kafka_topic='r', value_format='JSON');",
