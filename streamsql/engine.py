@@ -346,17 +346,17 @@ class Engine:
 
     async def _sink_topic_shape(self, props: Properties, source: DataSource, sink_topic: str,
                                 stmt) -> tuple[int, int]:
+        wanted = props.get_int("PARTITIONS")
         existing = await self.backend.describe_topic(sink_topic)
         if existing is not None:
             # A query writes into an existing topic as it is, unless told otherwise.
-            wanted = props.get_int("PARTITIONS")
             if wanted is not None and wanted != existing.partitions:
                 raise StatementError(
                     f"A Kafka topic with the name '{sink_topic}' already exists, with different "
                     f"partition/replica configuration than required. KSQL expects {wanted} "
                     f"partitions (topic has {existing.partitions}).", stmt.span)
             return existing.partitions, existing.replicas
-        partitions = props.get_int("PARTITIONS") or self.config.get_int("ksql.sink.partitions")
+        partitions = wanted or self.config.get_int("ksql.sink.partitions")
         replicas = props.get_int("REPLICAS") or self.config.get_int("ksql.sink.replicas")
         if partitions is None or replicas is None:
             info = await self.backend.describe_topic(source.topic)

@@ -188,10 +188,7 @@ class _Rewriter:
 def _in_query_terms(err: StatementError, rewriter: _Rewriter) -> StatementError:
     """The error with the aggregation's own columns (`$a0`) named as the query wrote them
     (SUM(VALUE)), as ksqlDB's messages do: a join's columns by their joined names (I1_BAR)."""
-    def joined_name(ref: ast.ColumnRef) -> str | None:
-        column = _resolved(ref, rewriter.scope)
-        return column.sql_name if column is not None else None
-
+    joined_name = rewriter.scope.sql_name
     message = err.message
     for i, node in enumerate(rewriter.call_nodes):
         message = message.replace(f"`{aggregate_name(i)}`", format_expr(node, joined_name))
@@ -408,22 +405,20 @@ def _reject_missing_group_by(select: ast.Select, registry: FunctionRegistry,
     aggregate its whole input as one group."""
     from streamsql.expr.text import format_expr
 
-    plain = [item.expr for item in select.items if isinstance(item, ast.SingleColumn) and not any(
-        registry.aggregate(c.name) is not None for c in _function_calls(item.expr))]
-    aggregates = any(registry.aggregate(c.name) is not None for item in select.items
-                     if isinstance(item, ast.SingleColumn) for c in _function_calls(item.expr))
+    exprs = [item.expr for item in select.items if isinstance(item, ast.SingleColumn)]
+    calls_of = [[c for c in _function_calls(e) if registry.aggregate(c.name) is not None]
+                for e in exprs]
+    plain = [e for e, calls in zip(exprs, calls_of) if not calls]
     # A projection that mixes aggregates with other columns is reported before the window.
-    if select.window is not None and not (plain and aggregates):
+    if select.window is not None and not (plain and len(plain) < len(exprs)):
         raise StatementError("WINDOW clause requires a GROUP BY clause.", select.window.span)
     if plain:
         raise StatementError("Non-aggregate SELECT expression(s) not part of GROUP BY: "
                              f"{', '.join(format_expr(e) for e in plain)}", select.span)
     if not persistent:
         return
-    calls = [c for item in select.items if isinstance(item, ast.SingleColumn)
-             for c in _function_calls(item.expr) if registry.aggregate(c.name) is not None]
     shown = ", ".join(f"{c.name}({', '.join(format_expr(a) for a in c.args) or 'ROWTIME'})"
-                      for c in calls)
+                      for calls in calls_of for c in calls)
     raise StatementError("CREATE TABLE AS SELECT statement does not support aggregate function "
                          f"[{shown}] without a GROUP BY clause.", select.span)
 
@@ -434,9 +429,11 @@ def _expand_star(items, sides: tuple[Side, ...]):
     joined = len(sides) > 1
     for item in items:
         if isinstance(item, ast.AllColumns):
-            for side in sides:
-                if joined and item.source not in (None, side.alias, side.source.name):
-                    continue
+            chosen = [s for s in sides if item.source in (None, s.alias, s.source.name)]
+            if not chosen:
+                raise StatementError(f"'{item.source}' is not a valid stream/table name or alias.",
+                                     item.span)
+            for side in chosen:
                 schema = side.source.schema
                 for col in schema.key + tuple(c for c in schema.columns if c.role != KEY):
                     ref = ast.ColumnRef(col.name, side.alias if joined else None)

@@ -401,11 +401,7 @@ def _referenced_sides(expr: ast.Expr, scope: Scope) -> set[str]:
     """The aliases of the sides whose columns `expr` names."""
     found: set[str] = set()
     for node in ast.walk(expr):
-        if isinstance(node, ast.ColumnRef):
-            if node.source is not None and not any(c.source == node.source
-                                                   for c in scope.columns):
-                raise StatementError(f"'{node.source}' is not a valid stream/table name or "
-                                     "alias.", node.span)
+        if isinstance(node, ast.ColumnRef):  # its qualifier is known (_check_qualifiers)
             found.update(c.source for c in scope.find(node.name, node.source))
     return found
 

@@ -23,6 +23,7 @@ SINK_PROPERTIES = SOURCE_PROPERTIES - {"WINDOW_TYPE", "WINDOW_SIZE", "SOURCE_CON
 
 FORMATS = ("JSON", "DELIMITED", "KAFKA", "NONE", "AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR")
 WRAPPING_FORMATS = {"JSON", "AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR"}
+SCHEMA_REGISTRY_FORMATS = {"AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR"}
 
 
 def literal_value(expr: ast.Expr):
@@ -192,11 +193,10 @@ def build_formats(props: Properties, config: Config, columns: tuple[Column, ...]
 # `fullSchemaName`), by key or value; schema ids are checked with the columns (sources.py).
 _SCHEMA_NAME_PROPERTIES = {"KEY": ("KEY_SCHEMA_FULL_NAME",),
                            "VALUE": ("VALUE_SCHEMA_FULL_NAME", "VALUE_AVRO_SCHEMA_FULL_NAME")}
-_FORMATS_WITHOUT_REGISTRY = ("JSON", "DELIMITED", "KAFKA", "NONE")
 
 
 def _reject_schema_registry_properties(props: Properties, format_name: str, role: str) -> None:
-    if format_name in _FORMATS_WITHOUT_REGISTRY and \
+    if format_name not in SCHEMA_REGISTRY_FORMATS and \
             any(prop in props for prop in _SCHEMA_NAME_PROPERTIES[role]):
         raise StatementError(f"{format_name} does not support the following configs: "
                              "[fullSchemaName]")

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from streamsql import ast
-from streamsql.analyzer.properties import (SOURCE_PROPERTIES, Properties, build_formats,
-                                           resolve_format_names, window_info)
+from streamsql.analyzer.properties import (SCHEMA_REGISTRY_FORMATS, SOURCE_PROPERTIES,
+                                           Properties, build_formats, resolve_format_names,
+                                           window_info)
 from streamsql.catalog import types as T
 from streamsql.catalog.catalog import STREAM, TABLE, Catalog, DataSource
 from streamsql.catalog.schema import (HEADER, KEY, PSEUDO_COLUMNS, VALUE, WINDOW_BOUNDS, Column,
@@ -13,7 +14,6 @@ from streamsql.errors import NotSupportedError, StatementError
 
 HEADERS_TYPE = T.SqlType.array(T.SqlType.struct((("KEY", T.STRING), ("VALUE", T.BYTES))))
 RESERVED_NAMES = tuple(PSEUDO_COLUMNS) + tuple(WINDOW_BOUNDS)
-SCHEMA_REGISTRY_FORMATS = {"AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR"}
 
 
 def _column(col: ast.ColumnDef, kind: str, custom_types) -> Column:

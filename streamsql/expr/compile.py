@@ -61,6 +61,12 @@ class Scope:
     def names(self) -> list[str]:
         return [c.name for c in self.columns] + list(self.lambda_params)
 
+    def sql_name(self, ref: ast.ColumnRef) -> str | None:
+        """The batch name of the one column `ref` names (a join's `I1_BAR` for `I1.BAR`), or
+        None when it names none or several."""
+        found = self.find(ref.name, ref.source)
+        return found[0].sql_name if len(found) == 1 else None
+
 
 def compile_expr(expr: ast.Expr, scope: Scope, registry: FunctionRegistry, *,
                  clause: str | None = None) -> Typed:
@@ -480,12 +486,9 @@ class _Compiler:
             return casts.cast(left, b, left_node.span), right
         if {a.kind, b.kind} == {"TIMESTAMP", "DATE"}:
             return casts.cast(left, TIMESTAMP), casts.cast(right, TIMESTAMP)
-        def resolved(ref: ast.ColumnRef) -> str | None:
-            found = scope.find(ref.name, ref.source)
-            return found[0].sql_name if len(found) == 1 else None
         raise StatementError(
-            f"Cannot compare {format_expr(left_node, resolved)} ({a.sql()}) to "
-            f"{format_expr(right_node, resolved)} ({b.sql()}) with {operator_name(op)}.",
+            f"Cannot compare {format_expr(left_node, scope.sql_name)} ({a.sql()}) to "
+            f"{format_expr(right_node, scope.sql_name)} ({b.sql()}) with {operator_name(op)}.",
             node.span)
 
     def _coerce_to(self, value: Typed, target: SqlType, node: ast.Expr) -> Typed:

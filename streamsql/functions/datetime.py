@@ -114,12 +114,12 @@ def _parse_with_column_pattern(text: exp.Expression, pattern: exp.Expression
     """`text` read with a Java pattern that each row holds, as a TIMESTAMP; NULL when it does
     not match or the pattern uses anything but _PARSE_TOKENS and quoted literals.
 
-    The pattern is expanded per row (tokens become placeholder runs, quotes are dropped):
-    each field is then read at its placeholder's position, and the other characters must
-    match the text, case-insensitively as ksqlDB parses. Text after the pattern is ignored,
-    as for a literal fixed-width pattern.
+    The pattern is expanded once per row (tokens become placeholder runs, quotes are
+    dropped): each field is then read at its placeholder's position, and the other characters
+    must match the text, case-insensitively as ksqlDB parses. Text after the pattern is
+    ignored, as for a literal fixed-width pattern.
     """
-    part, position = fresh_param(), fresh_param()
+    part, position, expansion = fresh_param(), fresh_param(), fresh_param()
 
     def expanded(unquoted_only: bool) -> exp.Expression:
         replaced = column(part)
@@ -133,7 +133,7 @@ def _parse_with_column_pattern(text: exp.Expression, pattern: exp.Expression
                    lambda_([part, position], case((unquoted, replaced), default=quoted)))
         return fn("ARRAY_TO_STRING", parts, lit(""))
 
-    layout = expanded(unquoted_only=False)
+    layout = column(expansion)  # bound once below: every field reads it
     unsupported = fn("REGEXP_MATCHES", expanded(unquoted_only=True), lit("[A-Za-z]"))
     like = layout
     for special in ("\\", "%", "_"):
@@ -165,8 +165,9 @@ def _parse_with_column_pattern(text: exp.Expression, pattern: exp.Expression
         this=field("SSS", 0), expression=lit(1000.0)))
     made = try_(fn("MAKE_TIMESTAMP", year, month, field("dd", 1), field("HH", 0),
                    field("mm", 0), seconds))
-    return case((fn("COALESCE", unsupported, lit(True)), exp.null()),
-                (matches, made))
+    parsed = case((fn("COALESCE", unsupported, lit(True)), exp.null()), (matches, made))
+    return fn("LIST_EXTRACT", fn("LIST_TRANSFORM", exp.Array(
+        expressions=[expanded(unquoted_only=False)]), lambda_([expansion], parsed)), lit(1))
 
 
 # Widths of the fixed-width pattern tokens; a pattern made only of these (and literals)

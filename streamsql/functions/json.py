@@ -21,8 +21,8 @@ def _first_value(document: exp.Expression) -> exp.Expression:
     i, prefix = fresh_param(), fresh_param()
     closing = lambda_([i], exp.In(this=fn("SUBSTR", document, column(i), lit(1)),
                                   expressions=[lit("}"), lit("]")]))
-    ends = fn("LIST_REVERSE", fn("LIST_FILTER", fn("RANGE", lit(1), exp.Add(
-        this=fn("LENGTH", document), expression=lit(1))), closing))
+    ends = fn("LIST_FILTER", fn("RANGE", lit(1), exp.Add(
+        this=fn("LENGTH", document), expression=lit(1))), closing)
     prefixes = fn("LIST_TRANSFORM", ends, lambda_([i], fn("LEFT", document, column(i))))
     valid = fn("LIST_FILTER", prefixes, lambda_([prefix], fn("JSON_VALID", column(prefix))))
     return case((fn("JSON_VALID", document), document),

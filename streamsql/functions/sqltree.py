@@ -93,12 +93,13 @@ def try_where_possible(node: exp.Expression) -> exp.Expression:
 _LAMBDA_FAILURE = "NULL operand in lambda"
 
 
-def failing(duck_type: exp.DataType) -> exp.Expression:
-    """An expression of `duck_type` that fails when evaluated.
+def failing(duck_type: exp.DataType | str, message: str = _LAMBDA_FAILURE) -> exp.Expression:
+    """An expression of `duck_type` that fails when evaluated, saying `message`.
 
     DuckDB's error() is volatile and TRY refuses volatile functions; a failing cast is not.
+    try_if_failing recognises the default message only.
     """
-    return exp.cast(exp.cast(lit(_LAMBDA_FAILURE), "INT"), duck_type)
+    return exp.cast(exp.cast(lit(message), "INT"), duck_type)
 
 
 def try_if_failing(node: exp.Expression, *parts: exp.Expression) -> exp.Expression:

@@ -6,9 +6,11 @@ NULL), and an empty or NULL array yields no row.
 """
 from __future__ import annotations
 
+from typing import NoReturn
+
 from sqlglot import exp
 
-from streamsql.functions.registry import Call, FunctionRegistry, ScalarFunction
+from streamsql.functions.registry import Call, FunctionRegistry, ScalarFunction, type_text
 from streamsql.functions.sqltree import case, column, fn, fresh_param, lambda_, lit, paren
 from streamsql.functions.typed import Typed
 
@@ -22,12 +24,7 @@ def register(registry: FunctionRegistry) -> None:
             array = call.typed(0)
             if array.type is not None and array.type.kind == "ARRAY":
                 return Typed(fn("UNNEST", array.sql), array.type.element)
-        types = ", ".join("null" if getattr(a, "type", None) is None else a.type.sql()
-                          for a in call.args)
-        call.error(f"Function 'explode' does not accept parameters ({types}).\n"
-                   "Valid alternatives are:\n"
-                   "explode(ARRAY<DECIMAL> input)\n"
-                   "explode(ARRAY<T> list)")
+        _reject(call, "explode(ARRAY<DECIMAL> input)", "explode(ARRAY<T> list)")
 
     registry.register(ScalarFunction(
         "EXPLODE", explode, CATEGORY, "One row per element of the array (none for an empty "
@@ -38,16 +35,19 @@ def register(registry: FunctionRegistry) -> None:
             array = call.typed(0)
             if array.type is not None and array.type.kind == "ARRAY":
                 return Typed(fn("UNNEST", _combinations(array.sql)), array.type)
-        types = ", ".join("null" if getattr(a, "type", None) is None else a.type.sql()
-                          for a in call.args)
-        call.error(f"Function 'cube_explode' does not accept parameters ({types}).\n"
-                   "Valid alternatives are:\n"
-                   "cube_explode(ARRAY<T> input)")
+        _reject(call, "cube_explode(ARRAY<T> input)")
 
     registry.register(ScalarFunction(
         "CUBE_EXPLODE", cube_explode, CATEGORY, "One row per combination of the array's "
         "elements, each element kept or replaced by NULL.", ("CUBE_EXPLODE(ARRAY<T>)",),
         "cube_explode", kind=TABLE))
+
+
+def _reject(call: Call, *alternatives: str) -> NoReturn:
+    """ksqlDB's error for arguments a table function does not take, its signatures listed."""
+    types = ", ".join(type_text(a) for a in call.args)
+    call.error(f"Function '{call.function.display_name}' does not accept parameters ({types}).\n"
+               "Valid alternatives are:\n" + "\n".join(alternatives))
 
 
 def _combinations(array: exp.Expression) -> exp.Expression:

@@ -11,8 +11,9 @@ from sqlglot import exp
 from streamsql.catalog.types import BIGINT, BOOLEAN, INTEGER, STRING, SqlType
 from streamsql.functions.registry import Call, FunctionRegistry, ScalarFunction
 from streamsql.functions.table import TABLE
-from streamsql.functions.casts import cast, struct_field, to_string
-from streamsql.functions.sqltree import case, column, fn, fresh_param, ident, lambda_, lit
+from streamsql.functions.casts import _element_text, cast, struct_field
+from streamsql.functions.sqltree import (case, column, failing, fn, fresh_param, ident, lambda_,
+                                         lit)
 from streamsql.functions.typed import Typed
 
 CATEGORY = "TEST"
@@ -77,8 +78,7 @@ def register(registry: FunctionRegistry) -> None:
             first_of_two = exp.EQ(this=exp.Mod(this=fn("NEXTVAL", lit(invocations)),
                                                expression=lit(2)), expression=lit(1))
             return Typed(case((first_of_two, exp.null()), default=args[0].sql), STRING)
-        # A failing cast, not error(): TRY (which refuses volatile functions) can catch it.
-        fails = exp.cast(exp.cast(lit("bad_udf failed on purpose"), "INT"), "INT")
+        fails = failing("INT", "bad_udf failed on purpose")  # TRY can catch it
         if call.match(INTEGER) is not None:
             return Typed(fails, INTEGER)
         (should_fail,) = call.match(BOOLEAN) or call.reject()
@@ -94,7 +94,7 @@ def register(registry: FunctionRegistry) -> None:
         if len(args) != len(_SEVEN_KINDS) or any(a.type is None for a in args):
             call.reject()
         if [a.type.kind for a in args] == list(_SEVEN_KINDS):
-            texts = [_java_text(a.sql, a.type) for a in args]
+            texts = [_element_text(a.sql, a.type) for a in args]
             return Typed(fn("UNNEST", exp.Array(expressions=texts)), STRING)
         for kind in ("ARRAY", "MAP"):
             if all(a.type.kind == kind for a in args) and \
@@ -113,8 +113,8 @@ def register(registry: FunctionRegistry) -> None:
 
     def throwing_udtf(call: Call) -> Typed:
         (should_fail,) = call.match(BOOLEAN) or call.reject()
-        # A failing cast, not error(): like a Java exception, it fails only the rows it hits.
-        fails = exp.cast(exp.cast(lit("throwing_udtf failed on purpose"), "INT"), "BOOLEAN")
+        # Like a Java exception, it fails only the rows it hits.
+        fails = failing("BOOLEAN", "throwing_udtf failed on purpose")
         row = case((should_fail.sql, fails), default=should_fail.sql)
         return Typed(fn("UNNEST", exp.Array(expressions=[row])), BOOLEAN)
 
@@ -127,12 +127,7 @@ def register(registry: FunctionRegistry) -> None:
 _SEVEN_KINDS = ("INTEGER", "BIGINT", "DOUBLE", "BOOLEAN", "STRING", "DECIMAL", "STRUCT")
 
 
-def _java_text(value: exp.Expression, sql_type: SqlType) -> exp.Expression:
-    """Java's String.valueOf of the value ('null' for NULL)."""
-    return fn("COALESCE", to_string(value, sql_type), lit("null"))
-
-
 def _texts(values: exp.Expression, element: SqlType) -> exp.Expression:
-    """The list's elements, each as `_java_text`."""
+    """The list's elements, each as Java's String.valueOf text ('null' for NULL)."""
     param = fresh_param()
-    return fn("LIST_TRANSFORM", values, lambda_([param], _java_text(column(param), element)))
+    return fn("LIST_TRANSFORM", values, lambda_([param], _element_text(column(param), element)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from itertools import repeat
+from itertools import accumulate, repeat
 from typing import Awaitable, Callable, Collection, NamedTuple, Sequence
 
 import pyarrow as pa
@@ -413,8 +413,7 @@ class KafkaLog:
                         for c in pc.value_counts(batch.partitions).to_pylist())
         for partition, _ in counts:
             await self._check_partition(topic, partition)
-        keys, values, timestamps, headers = batch.keys, batch.values, batch.timestamps, \
-            batch.headers
+        keys, values, timestamps = batch.keys, batch.values, batch.timestamps
         order: Sequence[int] = range(len(batch))
         if len(counts) > 1:
             # A stable sort: each partition's records keep their order.
@@ -422,12 +421,10 @@ class KafkaLog:
             order = indexes.to_pylist()
             keys, values, timestamps = keys.take(indexes), values.take(indexes), \
                 timestamps.take(indexes)
-            headers = None if headers is None else [headers[i] for i in order]
+        headers = batch.headers
         columns = (keys.to_pylist(), values.to_pylist(), timestamps.to_pylist(),
-                   None if headers is None else [list(h) or None for h in headers])
-        starts = [0]
-        for _, count in counts:
-            starts.append(starts[-1] + count)
+                   None if headers is None else [list(headers[i]) or None for i in order])
+        starts = [0, *accumulate(count for _, count in counts)]
         sent = await self._call(f"produce to topic '{topic}'", asyncio.gather(*(
             self._produce_partition(producer, topic, partition, columns, start, stop)
             for (partition, _), start, stop in zip(counts, starts, starts[1:]))))

@@ -95,6 +95,11 @@ class AggregateOperator:
                             "INTEGER DEFAULT 0")
         # With a changelog (Kafka scale-out), what each batch does to the stores.
         self.changes: StoreChanges | None = None
+        self._stores = [Store("Aggregate-Aggregate-Materialize", spec.state,
+                              (*spec.groups, WINDOW), TASK)]
+        if spec.source_keys:
+            self._stores.append(Store("KsqlTopic-Reduce", spec.state + "_source",
+                                      spec.source_keys, TASK))
         self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.meta} (stream_time BIGINT)")
         self.task_times = _q(spec.state + "_task_time")
         self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.task_times} "
@@ -139,16 +144,11 @@ class AggregateOperator:
 
     def stores(self) -> list[Store]:
         """The state tables that a changelog must carry (named as ksqlDB names its stores)."""
-        stores = [Store("Aggregate-Aggregate-Materialize", self.spec.state,
-                        (*self.spec.groups, WINDOW), TASK)]
-        if self.spec.source_keys:
-            stores.append(Store("KsqlTopic-Reduce", self.spec.state + "_source",
-                                self.spec.source_keys, TASK))
-        return stores
+        return self._stores
 
     def keep_partitions(self, partitions: set[int]) -> None:
         """Forget the state of every other state partition (it moved to another process)."""
-        for store in self.stores():
+        for store in self._stores:
             drop_partitions(self.connection, store, partitions)
         drop_partitions(self.connection, Store("", self.spec.state + "_task_time", (), "task"),
                         partitions)
@@ -173,10 +173,10 @@ class AggregateOperator:
         self._oldest_window = -math.inf  # restored windows: the next batch purges
 
     def _upsert(self, sql: str, store_index: int = 0, **relations: pa.Table) -> None:
-        write_rows(self.connection, self.changes, self.stores()[store_index], sql, **relations)
+        write_rows(self.connection, self.changes, self._stores[store_index], sql, **relations)
 
     def _delete(self, sql: str, store_index: int = 0, **relations: pa.Table) -> None:
-        delete_rows(self.connection, self.changes, self.stores()[store_index], sql, **relations)
+        delete_rows(self.connection, self.changes, self._stores[store_index], sql, **relations)
 
     def _source_columns(self) -> list[str]:
         return [*self.spec.source_keys, *self.spec.groups,

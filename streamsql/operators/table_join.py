@@ -41,10 +41,8 @@ class TableJoinOperator:
         self.connection = connection
         self.steps = [_JoinStep(spec, connection, empty_batches[:2])]
         for n, step in enumerate(spec.then, start=1):
-            previous = self.steps[-1]
-            empty_changes = previous.changes(0, previous.empty[0])
             self.steps.append(_JoinStep(step, connection, (
-                self._as_left_batch(empty_changes, n), empty_batches[n + 1])))
+                self.changelog(self.empty_changes(), n), empty_batches[n + 1])))
 
     def process(self, side: int, batch: pa.Table) -> pa.Table:
         """The join's changes caused by one side's batch (one version row or two per change),
@@ -52,32 +50,28 @@ class TableJoinOperator:
         first = max(side - 1, 0)  # tables after the first two join at step side - 1
         changes = self.steps[first].process(side if first == 0 else 1, batch)
         for n in range(first + 1, len(self.steps)):
-            changes = self.steps[n].process(0, self._as_left_batch(changes, n))
+            changes = self.steps[n].process(0, self.changelog(changes, n))
         return changes
 
-    def _as_left_batch(self, changes: pa.Table, step: int) -> pa.Table:
-        """A step's changes as the changelog batch of the next step's left side."""
-        internal = ", ".join(_q(c) for c in _INTERNAL + (JOIN_KEY, JOIN_ROWTIME))
+    def changelog(self, changes: pa.Table, step: int | None = None) -> pa.Table:
+        """The join's changes as a changelog batch of the result table (for an aggregation
+        over it): one row per forwarded change, in order, a deleted row a tombstone. With
+        `step`, a step's changes as the batch of the next step's left side."""
+        internal, chained = _INTERNAL, ""
+        if step is not None:
+            internal += (JOIN_KEY, JOIN_ROWTIME)
+            chained = (f"{_q(JOIN_KEY)} AS {_q(chain_key(step))}, "
+                       f"{_q(JOIN_ROWTIME)} AS {_q(chain_rowtime(step))}, ")
         return self.connection.run(
-            f"SELECT * EXCLUDE ({internal}), {_q(JOIN_KEY)} AS {_q(chain_key(step))}, "
-            f"{_q(JOIN_ROWTIME)} AS {_q(chain_rowtime(step))}, "
+            f"SELECT * EXCLUDE ({', '.join(_q(c) for c in internal)}), {chained}"
             f"NOT {_q(ROW_EXISTS)} AS {_q(TOMBSTONE)} FROM changes "
             f"WHERE NOT {_q(OLD_VERSION)} AND {_q(FORWARDED)} ORDER BY {_q(OUTPUT_ORDER)}",
             changes=changes)
 
-    def changelog(self, changes: pa.Table) -> pa.Table:
-        """The join's changes as a changelog batch of the result table (for an aggregation
-        over it): one row per forwarded change, in order, a deleted row a tombstone."""
-        internal = ", ".join(_q(c) for c in _INTERNAL)
-        return self.connection.run(
-            f"SELECT * EXCLUDE ({internal}), NOT {_q(ROW_EXISTS)} AS {_q(TOMBSTONE)} "
-            f"FROM changes WHERE NOT {_q(OLD_VERSION)} AND {_q(FORWARDED)} "
-            f"ORDER BY {_q(OUTPUT_ORDER)}", changes=changes)
-
     def empty_changes(self) -> pa.Table:
-        """No changes, with the columns `process` gives."""
-        first = self.steps[0]
-        return first.changes(0, first.empty[0])
+        """No changes, with the columns `process` gives (those of the last step)."""
+        last = self.steps[-1]
+        return last.changes(0, last.empty[0])
 
     def resolve(self, projected: pa.Table) -> pa.Table:
         """Projected version rows -> the output changes, in order; PASSES says upsert or delete."""

@@ -347,7 +347,7 @@ def _table_row_keys(analysis, registry: FunctionRegistry) -> list[Typed]:
 def _groups_by_source_key(analysis, registry: FunctionRegistry) -> bool:
     """GROUP BY names the source's key columns, in key order: each group's records are
     already in one source partition (as in ksqlDB, any other grouping repartitions)."""
-    if getattr(analysis, "join", None) is not None:
+    if analysis.join is not None:
         return False  # a join's result is keyed by the join, not by a source's key
     key = analysis.source.schema.key
     return len(analysis.group_by) == len(key) and all(

@@ -130,11 +130,9 @@ class StateChangelog:
         for store in self.stores:
             batches = [batch async for batch in member.read_to_end(self.topic(store), partition)]
             by_store[store] = pa.table({
-                "key": pa.concat_arrays([b.keys for b in batches] or [pa.array([], pa.binary())]),
-                "value": pa.concat_arrays([b.values for b in batches] or
-                                          [pa.array([], pa.binary())]),
-                "offset": pa.concat_arrays([b.offsets for b in batches] or
-                                           [pa.array([], pa.int64())])})
+                "key": pa.chunked_array([b.keys for b in batches], pa.binary()),
+                "value": pa.chunked_array([b.values for b in batches], pa.binary()),
+                "offset": pa.chunked_array([b.offsets for b in batches], pa.int64())})
         logger.info("query %s restoring state of %s[%d]: %d records", self.query.query_id,
                     topic, partition, sum(t.num_rows for t in by_store.values()))
         return by_store

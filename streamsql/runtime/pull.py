@@ -14,11 +14,8 @@ from streamsql.catalog.catalog import DataSource
 from streamsql.catalog.schema import (ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART,
                                       Column)
 from streamsql.log.backend import LogBackend
-from streamsql.log.partitioner import partitions_for
 from streamsql.planner.physical import OUTPUT_ROWTIME, OUTPUT_WINDOWEND, OUTPUT_WINDOWSTART, PASSES
-from streamsql.runtime.task import RecordDecoder
-from streamsql.serde import make_serde
-from streamsql.serde.base import encode_array
+from streamsql.runtime.task import RecordDecoder, ResultEncoder
 from streamsql.state.store import QueryConnection
 
 
@@ -69,17 +66,11 @@ def _in_store_order(source: DataSource, rows: pa.Table, partitions: int) -> pa.T
     (with its window: key bytes, then window start)."""
     if rows.num_rows < 2:
         return rows
-    key_table = rows.select([c.name for c in source.schema.key])
-    plain = encode_array(make_serde(source.key_format, source.schema.key, is_key=True),
-                         key_table)
-    stored = plain
+    names = [c.name for c in source.schema.key]
     if source.window is not None:
-        for bound in (WINDOWSTART, WINDOWEND):
-            key_table = key_table.append_column(bound, rows.column(bound))
-        stored = encode_array(make_serde(source.key_format, source.schema.key, is_key=True,
-                                         window=source.window), key_table)
-    order = pc.sort_indices(pa.table({"partition": partitions_for(plain, partitions),
-                                      "key": stored}),
+        names += [WINDOWSTART, WINDOWEND]
+    keys, placed = ResultEncoder(source, partitions).placed_keys(rows.select(names))
+    order = pc.sort_indices(pa.table({"partition": placed, "key": keys}),
                             sort_keys=[("partition", "ascending"), ("key", "ascending")])
     return rows.take(order)
 

@@ -27,7 +27,7 @@ from streamsql.operators.table_join import TableJoinOperator
 from streamsql.operators.project import ProjectOperator
 from streamsql.operators.session import SessionAggregateOperator
 from streamsql.planner.physical import PASSES, PhysicalPlan, TableJoinOperatorSpec
-from streamsql.runtime.assignment import GroupOptions, run_in_group
+from streamsql.runtime.assignment import POLL_TIMEOUT_MS, GroupOptions, run_in_group
 from streamsql.runtime.metrics import QueryMetrics
 from streamsql.runtime.processing_log import ProcessingError, ProcessingLog
 from streamsql.runtime.repartition import (GroupByRepartition, decoders_after_repartition,
@@ -40,7 +40,6 @@ from streamsql.state.store import StateStore
 logger = logging.getLogger("streamsql.query")
 
 MAX_BATCH = 10_000
-IDLE_WAIT_MS = 200  # bound on one wait for records while every source partition is idle
 
 
 class Query:
@@ -232,13 +231,10 @@ class PersistentQuery(Query):
 
     async def run(self) -> None:
         """Consume until stopped: fetch -> process -> produce -> commit, per partition."""
-        if self.scale_out is not None and self.repartition is not None:
-            self.state = "RUNNING"
-            await run_repartitioned(self, self.scale_out, _Progress(self.query_id), MAX_BATCH)
-            return
         if self.scale_out is not None:
             self.state = "RUNNING"
-            await run_in_group(self, self.scale_out, _Progress(self.query_id), MAX_BATCH)
+            run = run_in_group if self.repartition is None else run_repartitioned
+            await run(self, self.scale_out, _Progress(self.query_id), MAX_BATCH)
             return
         positions = await self._partitions()
         offsets = {tp: await self._start_offset(*tp) for tp in positions}
@@ -275,7 +271,7 @@ class PersistentQuery(Query):
                 # A record that arrives ends the wait at once; the bound is how soon a stop
                 # request is seen.
                 await wait_for_records(self.backend, {tp: offsets[tp] for tp in positions},
-                                       IDLE_WAIT_MS)
+                                       POLL_TIMEOUT_MS)
             else:
                 # The embedded log answers without suspending: yield, or signals, the HTTP
                 # endpoint and the other queries would wait for the whole backlog.

@@ -52,7 +52,7 @@ def plan_after_repartition(plan: PhysicalPlan) -> PhysicalPlan:
 
 def decoders_after_repartition(plan: PhysicalPlan, group: str, *,
                                throw_on_invalid_timestamp: bool = False
-                               ) -> dict[str, tuple[int, "RecordDecoder"]]:
+                               ) -> dict[str, tuple[int, RecordDecoder]]:
     """Sub-topology 2's decoders (Query.decoders): it reads the repartition topic, whose
     records decode as the source records they were."""
     return {repartition_topic(group): (0, SourceRecordDecoder(

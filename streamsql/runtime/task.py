@@ -149,11 +149,20 @@ class ResultEncoder:
         self.partitions = partitions
         self.key_serde = make_serde(sink.key_format, sink.schema.key, is_key=True,
                                     window=sink.window)
-        # A windowed key goes to the partition of the key without its window, as Kafka
-        # Streams' WindowedStreamPartitioner places it.
         self.placement_serde = self.key_serde if sink.window is None else \
             make_serde(sink.key_format, sink.schema.key, is_key=True)
         self.value_serde = make_serde(sink.value_format, sink.schema.value, is_key=False)
+
+    def placed_keys(self, key_table: pa.Table) -> tuple[pa.Array, pa.Array]:
+        """The key bytes of `key_table` (the sink's key columns, then the window bounds if
+        windowed) and each key's partition. A windowed key goes to the partition of the key
+        without its window, as Kafka Streams' WindowedStreamPartitioner places it."""
+        keys = _flat(encode_array(self.key_serde, key_table))
+        placed_by = keys
+        if self.placement_serde is not self.key_serde and self.partitions > 1:
+            placed_by = _flat(encode_array(self.placement_serde, key_table.select(
+                [c.name for c in self.sink.schema.key])))
+        return keys, partitions_for(placed_by, self.partitions)
 
     def encode(self, result: pa.Table, batch: DecodedBatch) -> RecordBatch:
         """The sink records, column-wise; rows with an invalid timestamp are logged in
@@ -199,12 +208,7 @@ class ResultEncoder:
                 column = result.column(produced) if produced in result.column_names else \
                     pc.take(batch.table.column(bound), positions)
                 key_table = key_table.append_column(bound, column)
-        keys = _flat(encode_array(self.key_serde, key_table))
-        placed_by = keys
-        if self.placement_serde is not self.key_serde and self.partitions > 1:
-            placed_by = _flat(encode_array(self.placement_serde, key_table.select(
-                [c.name for c in self.sink.schema.key])))
-        partitions = partitions_for(placed_by, self.partitions)
+        keys, partitions = self.placed_keys(key_table)
         values = _flat(encode_array(self.value_serde, result.select(
             [c.name for c in self.sink.schema.value])))
 

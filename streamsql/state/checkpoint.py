@@ -29,6 +29,7 @@ class Checkpoint:
     def __init__(self, connection: QueryConnection, query_id: str):
         self.connection = connection
         self.query_id = query_id
+        self._query = _text(query_id)
         self.connection.run(f"CREATE TABLE IF NOT EXISTS {_TABLE} (query_id VARCHAR, "
                             "topic VARCHAR, partition INTEGER, next_offset BIGINT)")
 
@@ -36,7 +37,7 @@ class Checkpoint:
         """The next offsets to read, as of the last committed batch (empty if none)."""
         rows = self.connection.run(
             f"SELECT topic, partition, next_offset FROM {_TABLE} WHERE query_id = "
-            f"'{self._escaped()}'").to_pylist()
+            f"{self._query}").to_pylist()
         return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
     def begin(self) -> None:
@@ -47,7 +48,7 @@ class Checkpoint:
         """Step 3: the offsets and the state the batch changed become durable together."""
         self.forget(list(offsets))
         if offsets:
-            rows = ", ".join(f"('{self._escaped()}', {_text(topic)}, {int(partition)}, "
+            rows = ", ".join(f"({self._query}, {_text(topic)}, {int(partition)}, "
                              f"{int(offset)})" for (topic, partition), offset in offsets.items())
             self.connection.run(f"INSERT INTO {_TABLE} VALUES {rows}")
         self.connection.commit()
@@ -60,14 +61,11 @@ class Checkpoint:
         listed = " OR ".join(f"(topic = {_text(topic)} AND partition = {int(partition)})"
                              for topic, partition in partitions)
         self.connection.run(
-            f"DELETE FROM {_TABLE} WHERE query_id = '{self._escaped()}' AND ({listed})")
+            f"DELETE FROM {_TABLE} WHERE query_id = {self._query} AND ({listed})")
 
     def abort(self) -> None:
         self.connection.rollback()
 
     def drop_state(self) -> None:
         """The query is gone: its offsets go with its state."""
-        self.connection.run(f"DELETE FROM {_TABLE} WHERE query_id = '{self._escaped()}'")
-
-    def _escaped(self) -> str:
-        return self.query_id.replace("'", "''")
+        self.connection.run(f"DELETE FROM {_TABLE} WHERE query_id = {self._query}")

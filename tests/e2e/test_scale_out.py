@@ -4,11 +4,11 @@ partitions over from the committed offsets, so every input record's result arriv
 from __future__ import annotations
 
 import asyncio
-import re
 from collections import Counter
 
 import orjson
 from kafka_broker import FAST_GROUPS, tansu_subprocess_env
+from scale_out import member_options, owned_partitions, poll, produce
 
 from streamsql.log.backend import Record
 from streamsql.log.kafka import KafkaLog
@@ -31,14 +31,6 @@ def _inputs(first: int, count: int) -> list[Record]:
                    seq, partition=seq % PARTITIONS) for seq in range(first, first + count)]
 
 
-async def _produce(bootstrap: str, topic: str, records: list[Record], *, create: bool = False):
-    async with KafkaLog(bootstrap) as log:
-        if create:
-            await log.create_topic(topic, PARTITIONS)
-        for start in range(0, len(records), 2_000):
-            await log.produce(topic, records[start:start + 2_000])
-
-
 async def _results(bootstrap: str, topic: str, isolation_level: str) -> list[int]:
     """The SEQ of every result record in the sink topic, in no particular order."""
     seqs = []
@@ -56,22 +48,8 @@ async def _results(bootstrap: str, topic: str, isolation_level: str) -> list[int
 
 
 def _wait_for_results(bootstrap, topic, done, isolation_level="read_uncommitted") -> list[int]:
-    """Poll the sink until done(seqs) holds (bounded; not a timing assertion)."""
-    async def poll():
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + WAIT_SECONDS
-        while True:
-            seqs = await _results(bootstrap, topic, isolation_level)
-            if done(seqs) or loop.time() > deadline:
-                return seqs
-            await asyncio.sleep(0.2)
-    return asyncio.run(poll())
-
-
-def _owned_partitions(line: str) -> list[int]:
-    """The partitions listed in a 'now owns source partitions topic[0, 2]' log line."""
-    numbers = re.search(r"\[([\d, ]*)\]", line)
-    return [int(n) for n in numbers.group(1).split(",")] if numbers and numbers.group(1) else []
+    """Poll the sink until done(seqs) holds."""
+    return poll(lambda: _results(bootstrap, topic, isolation_level), done, WAIT_SECONDS, 0.2)
 
 
 def _run_two_members_and_kill_one(kafka_bootstrap, unique_name, tmp_path, service_factory,
@@ -79,15 +57,10 @@ def _run_two_members_and_kill_one(kafka_bootstrap, unique_name, tmp_path, servic
     """Start two members, SIGKILL one mid-stream, let the other finish; return the sink topic
     and the survivor (still running)."""
     source, sink = unique_name("readings"), unique_name("scaled")
-    asyncio.run(_produce(kafka_bootstrap, source, [], create=True))
+    asyncio.run(produce(kafka_bootstrap, source, [], partitions=PARTITIONS))
     sql_file = tmp_path / "service.sql"
     sql_file.write_text(SERVICE_SQL.format(source=source, sink=sink, partitions=PARTITIONS))
-    options = ["--bootstrap-servers", kafka_bootstrap, "--service-id", unique_name("svc") + "_",
-               "-p", "auto.offset.reset=earliest"]
-    for name, value in FAST_GROUPS.items():
-        options += ["-p", f"{name}={value}"]
-    for prop in properties:
-        options += ["-p", prop]
+    options = member_options(kafka_bootstrap, unique_name("svc") + "_", *properties)
 
     def member(name: str):
         return service_factory("run", str(sql_file), "--data-dir", str(tmp_path / name),
@@ -99,16 +72,16 @@ def _run_two_members_and_kill_one(kafka_bootstrap, unique_name, tmp_path, servic
     victim.wait_for("already exists; keeping it")  # the catalog came from the command topic
     victim_partitions = []
     while len(victim_partitions) != PARTITIONS // 2:  # the group split the 4 partitions
-        victim_partitions = _owned_partitions(victim.wait_for("now owns source partitions"))
+        victim_partitions = owned_partitions(victim.wait_for("now owns source partitions"))
 
-    asyncio.run(_produce(kafka_bootstrap, source, _inputs(0, HALF)))
+    asyncio.run(produce(kafka_bootstrap, source, _inputs(0, HALF), chunk=2_000))
     # Kill the victim once it has produced results of its own partitions: mid-stream.
     seqs = _wait_for_results(kafka_bootstrap, sink, lambda seqs: {s % PARTITIONS for s in seqs}
                              >= set(victim_partitions))
     assert {s % PARTITIONS for s in seqs} >= set(victim_partitions), "the victim did not start"
     victim.kill()
-    asyncio.run(_produce(kafka_bootstrap, source, _inputs(HALF, HALF)))
-    while _owned_partitions(survivor.wait_for("now owns source partitions")) != \
+    asyncio.run(produce(kafka_bootstrap, source, _inputs(HALF, HALF), chunk=2_000))
+    while owned_partitions(survivor.wait_for("now owns source partitions")) != \
             list(range(PARTITIONS)):
         pass  # the survivor took the victim's partitions over
     return sink, survivor
@@ -148,7 +121,7 @@ def test_exactly_once_v2_fails_clearly_on_a_broker_without_usable_transactions(
     # Without the test-only InitProducerId patch, this broker cannot start a transactional
     # producer: the query must say so, not hang or fall back to at-least-once.
     source, sink = unique_name("readings"), unique_name("scaled")
-    asyncio.run(_produce(kafka_bootstrap, source, [], create=True))
+    asyncio.run(produce(kafka_bootstrap, source, [], partitions=PARTITIONS))
     sql_file = tmp_path / "service.sql"
     sql_file.write_text(SERVICE_SQL.format(source=source, sink=sink, partitions=PARTITIONS))
     options = [f"{name}={value}" for name, value in FAST_GROUPS.items()]

@@ -6,12 +6,12 @@ exactly_once_v2: once)."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections import Counter
 
 import orjson
 import pytest
-from kafka_broker import FAST_GROUPS, tansu_subprocess_env
+from kafka_broker import tansu_subprocess_env
+from scale_out import member_options, owned_partitions, poll, produce
 
 from streamsql.log.backend import Record
 from streamsql.log.kafka import KafkaLog
@@ -43,14 +43,6 @@ def true_totals(records: list[Record]) -> dict[str, tuple[int, int]]:
     return {key: (counts[key], sums[key]) for key in counts}
 
 
-async def produce(bootstrap: str, topic: str, records: list[Record], *, create: bool = False):
-    async with KafkaLog(bootstrap) as log:
-        if create:
-            await log.create_topic(topic, PARTITIONS)
-        for start in range(0, len(records), 1_000):
-            await log.produce(topic, records[start:start + 1_000])
-
-
 async def last_values(bootstrap: str, topic: str, isolation_level: str
                       ) -> dict[str, tuple[int, int]]:
     """The sink's last (N, TOTAL) per key: a key's updates are in one partition, in order."""
@@ -69,22 +61,9 @@ async def last_values(bootstrap: str, topic: str, isolation_level: str
     return table
 
 
-def wait_for_table(bootstrap, topic, done, isolation_level="read_uncommitted"):
-    """Poll the sink until done(table) holds (bounded; not a timing assertion)."""
-    async def poll():
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + WAIT_SECONDS
-        while True:
-            table = await last_values(bootstrap, topic, isolation_level)
-            if done(table) or loop.time() > deadline:
-                return table
-            await asyncio.sleep(0.3)
-    return asyncio.run(poll())
-
-
-def owned_partitions(line: str) -> list[int]:
-    numbers = re.search(r"\[([\d, ]*)\]", line)
-    return [int(n) for n in numbers.group(1).split(",")] if numbers and numbers.group(1) else []
+def wait_for_table(bootstrap, topic, done, isolation_level):
+    """Poll the sink until done(table) holds."""
+    return poll(lambda: last_values(bootstrap, topic, isolation_level), done, WAIT_SECONDS)
 
 
 def covers(table, expected) -> bool:
@@ -97,13 +76,11 @@ def covers(table, expected) -> bool:
 def test_sigkill_of_one_member_keeps_the_killed_members_state(
         guarantee, kafka_bootstrap, unique_name, tmp_path, service_factory):
     source, sink = unique_name("readings"), unique_name("totals")
-    asyncio.run(produce(kafka_bootstrap, source, [], create=True))
+    asyncio.run(produce(kafka_bootstrap, source, [], partitions=PARTITIONS))
     sql_file = tmp_path / "service.sql"
     sql_file.write_text(SERVICE_SQL.format(source=source, sink=sink, partitions=PARTITIONS))
-    options = ["--bootstrap-servers", kafka_bootstrap, "--service-id", unique_name("svc") + "_",
-               "-p", "auto.offset.reset=earliest", "-p", f"processing.guarantee={guarantee}"]
-    for name, value in FAST_GROUPS.items():
-        options += ["-p", f"{name}={value}"]
+    options = member_options(kafka_bootstrap, unique_name("svc") + "_",
+                             f"processing.guarantee={guarantee}")
 
     def member(name: str):
         return service_factory("run", str(sql_file), "--data-dir", str(tmp_path / name),

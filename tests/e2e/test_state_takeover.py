@@ -9,7 +9,8 @@ from collections import defaultdict
 
 import orjson
 import pytest
-from kafka_broker import FAST_GROUPS, tansu_subprocess_env
+from kafka_broker import tansu_subprocess_env
+from scale_out import member_options, poll, produce
 
 from streamsql.log.backend import Record
 from streamsql.log.kafka import KafkaLog
@@ -54,14 +55,6 @@ def true_table(records: list[Record], window: str) -> dict[tuple[str, int], tupl
     return {k: tuple(v) for k, v in table.items()}
 
 
-async def produce(bootstrap: str, topic: str, records: list[Record], *, create: bool = False):
-    async with KafkaLog(bootstrap) as log:
-        if create:
-            await log.create_topic(topic, PARTITIONS)
-        for start in range(0, len(records), 500):
-            await log.produce(topic, records[start:start + 500])
-
-
 async def sink_table(bootstrap: str, topic: str, window: str
                      ) -> dict[tuple[str, int], tuple[int, int]]:
     """The sink's last value per (sensor, window): a key's updates are in one partition; a
@@ -83,16 +76,9 @@ async def sink_table(bootstrap: str, topic: str, window: str
 
 
 def wait_for_table(bootstrap: str, topic: str, window: str, expected) -> dict:
-    """Poll the sink until it shows `expected` (bounded; not a timing assertion)."""
-    async def poll():
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + WAIT_SECONDS
-        while True:
-            table = await sink_table(bootstrap, topic, window)
-            if table == expected or loop.time() > deadline:
-                return table
-            await asyncio.sleep(0.3)
-    return asyncio.run(poll())
+    """Poll the sink until it shows `expected`."""
+    return poll(lambda: sink_table(bootstrap, topic, window), lambda table: table == expected,
+                WAIT_SECONDS)
 
 
 @pytest.mark.parametrize("window, first_process_ends", [
@@ -100,19 +86,15 @@ def wait_for_table(bootstrap: str, topic: str, window: str, expected) -> dict:
 def test_new_process_restores_the_window_state_from_the_changelog(
         window, first_process_ends, kafka_bootstrap, unique_name, tmp_path, service_factory):
     source, sink = unique_name("readings"), unique_name("per_window")
-    asyncio.run(produce(kafka_bootstrap, source, [], create=True))
+    asyncio.run(produce(kafka_bootstrap, source, [], partitions=PARTITIONS))
     sql_file = tmp_path / "service.sql"
     sql_file.write_text(SERVICE_SQL.format(source=source, sink=sink, partitions=PARTITIONS,
                                            window=window))
-    options = ["--bootstrap-servers", kafka_bootstrap, "--service-id", unique_name("svc") + "_",
-               "-p", "auto.offset.reset=earliest"]
-    for name, value in FAST_GROUPS.items():
-        options += ["-p", f"{name}={value}"]
-    if window == SESSION:
-        # With the record cache on, a session merged with an out-of-order record of a later
-        # batch loses its tombstone, on the embedded log too (a known defect of the
-        # session operator, not of the changelog): every update is emitted instead.
-        options += ["-p", "cache.max.bytes.buffering=0"]
+    # With the record cache on, a session merged with an out-of-order record of a later
+    # batch loses its tombstone, on the embedded log too (a known defect of the session
+    # operator, not of the changelog): every update is emitted instead.
+    options = member_options(kafka_bootstrap, unique_name("svc") + "_",
+                             *(["cache.max.bytes.buffering=0"] if window == SESSION else []))
 
     def process(data_dir: str):
         return service_factory("run", str(sql_file), "--data-dir", str(tmp_path / data_dir),
@@ -121,7 +103,7 @@ def test_new_process_restores_the_window_state_from_the_changelog(
     first_half, second_half = inputs(0, RECORDS // 2), inputs(RECORDS // 2, RECORDS // 2)
     first = process("first")
     first.wait_for("now owns source partitions")
-    asyncio.run(produce(kafka_bootstrap, source, first_half))
+    asyncio.run(produce(kafka_bootstrap, source, first_half, chunk=500))
     expected = true_table(first_half, window)
     assert wait_for_table(kafka_bootstrap, sink, window, expected) == expected
     first.wait_for("caught up")  # its last batch is committed: nothing left to repeat
@@ -133,7 +115,7 @@ def test_new_process_restores_the_window_state_from_the_changelog(
     second = process("second")  # an empty data directory: all state from the changelog
     restoring = second.wait_for("restoring state of")
     assert f"query CTAS_PER_WINDOW_0 restoring state of {source}[" in restoring
-    asyncio.run(produce(kafka_bootstrap, source, second_half))
+    asyncio.run(produce(kafka_bootstrap, source, second_half, chunk=500))
     expected = true_table(first_half + second_half, window)
     assert wait_for_table(kafka_bootstrap, sink, window, expected) == expected
     assert second.stop() == 0

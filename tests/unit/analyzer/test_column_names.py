@@ -1,21 +1,18 @@
 """Generated column names: ksqlDB's aliases for struct fields and expressions."""
 from streamsql.analyzer.analyzer import analyze_query
-from streamsql.analyzer.sources import analyze_create_source
-from streamsql.catalog.catalog import Catalog
-from streamsql.config import Config
 from streamsql.functions.registry import default_registry
 from streamsql.parser import parse
 
+from analyzer_catalog import catalog_with
+
 REGISTRY = default_registry()
-DDL = ("CREATE STREAM ORDERS (K STRING KEY, ITEMID STRUCT<ITEMID BIGINT, NAME STRING>, "
-       "NAME STRING) WITH (kafka_topic='t', value_format='JSON');")
+ORDERS = catalog_with("CREATE STREAM ORDERS (K STRING KEY, ITEMID STRUCT<ITEMID BIGINT, "
+                      "NAME STRING>, NAME STRING) WITH (kafka_topic='t', value_format='JSON');")
 
 
 def names_of(sql: str) -> list[str]:
-    (ddl,) = parse(DDL)
-    catalog = Catalog().with_source(analyze_create_source(ddl, Catalog(), Config(), DDL))
     (stmt,) = parse(sql)
-    analysis = analyze_query(stmt.query, catalog, REGISTRY, persistent=True, sink_name=stmt.name)
+    analysis = analyze_query(stmt.query, ORDERS, REGISTRY, persistent=True, sink_name=stmt.name)
     return analysis.schema.names()
 
 
@@ -35,20 +32,17 @@ def test_struct_field_with_a_fresh_name_keeps_it_and_repeats_get_suffixes():
                     "ITEMID->ITEMID FROM ORDERS;") == ["K", "N", "ITEMID_1", "ITEMID_2"]
 
 
-WINDOWED = ("CREATE STREAM S1 (K INT KEY, ID BIGINT) WITH (kafka_topic='l', value_format='JSON', "
-            "WINDOW_TYPE='Tumbling', WINDOW_SIZE='2 SECONDS');",
-            "CREATE STREAM S2 (K INT KEY, ID BIGINT) WITH (kafka_topic='r', value_format='JSON', "
-            "WINDOW_TYPE='Tumbling', WINDOW_SIZE='2 SECONDS');")
+WINDOWED = catalog_with(
+    "CREATE STREAM S1 (K INT KEY, ID BIGINT) WITH (kafka_topic='l', value_format='JSON', "
+    "WINDOW_TYPE='Tumbling', WINDOW_SIZE='2 SECONDS');",
+    "CREATE STREAM S2 (K INT KEY, ID BIGINT) WITH (kafka_topic='r', value_format='JSON', "
+    "WINDOW_TYPE='Tumbling', WINDOW_SIZE='2 SECONDS');")
 
 
 def test_star_over_a_join_of_windowed_streams_keeps_each_sides_window_bounds():
-    catalog = Catalog()
-    for text in WINDOWED:
-        (ddl,) = parse(text)
-        catalog = catalog.with_source(analyze_create_source(ddl, catalog, Config(), text))
     (stmt,) = parse("CREATE STREAM OUT AS SELECT * FROM S1 JOIN S2 WITHIN 1 MINUTE "
                     "ON S1.K = S2.K;")
-    analysis = analyze_query(stmt.query, catalog, REGISTRY, persistent=True, sink_name="OUT")
+    analysis = analyze_query(stmt.query, WINDOWED, REGISTRY, persistent=True, sink_name="OUT")
     assert analysis.schema.sql() == (
         "`S1_K` INTEGER KEY, `S1_WINDOWSTART` BIGINT, `S1_WINDOWEND` BIGINT, `S1_ID` BIGINT, "
         "`S2_K` INTEGER, `S2_WINDOWSTART` BIGINT, `S2_WINDOWEND` BIGINT, `S2_ID` BIGINT")

@@ -64,3 +64,10 @@ def test_having_error_names_a_joins_columns_by_their_joined_names():
                 "JOIN CUSTOMERS C ON O.CUSTOMER = C.ID GROUP BY O.ID HAVING SUM(O.AMOUNT) > 'x';")
     assert err.value.message == ("Error in HAVING expression: Cannot compare SUM(O_AMOUNT) "
                                  "(DOUBLE) to 'x' (STRING) with GREATER_THAN.")
+
+
+def test_star_of_an_unknown_source_is_rejected():
+    with pytest.raises(StatementError) as err:
+        analyze("CREATE TABLE OUT AS SELECT X.*, COUNT(*) AS N FROM ORDERS O "
+                "JOIN CUSTOMERS C ON O.CUSTOMER = C.ID GROUP BY C.REGION;")
+    assert err.value.message == "'X' is not a valid stream/table name or alias."
