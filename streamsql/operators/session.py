@@ -18,8 +18,9 @@ Per batch, set-based:
      whose session expired meanwhile is deferred to start a run of its own);
   3. the islands replace the stored sessions they merged.
 In-order input takes one round per batch.
-With the record cache on, only the last row per windowed key is emitted, and no
-tombstone for a session that was created and merged within the batch.
+With the record cache on, only the last row per windowed key is emitted, and a
+tombstone only for a session that was in the result before the batch (as a cache flush
+forwards a delete only when the store had the key).
 """
 from __future__ import annotations
 
@@ -37,7 +38,6 @@ from streamsql.state.store import QueryConnection
 
 START, END = "$start", "$end"
 SENT = "$sent"  # EMIT FINAL: the session's final result was emitted
-GENERATION = "$gen"  # the batch that wrote the session (cache on: was it ever emitted?)
 STREAM_TIME = "$st"
 RISKY = "$risky"  # may be late: first in its run, checked against the stored sessions
 RUN = "$run"
@@ -74,8 +74,7 @@ class SessionAggregateOperator:
         self.connection.run(
             f"CREATE TABLE IF NOT EXISTS {self.state} AS SELECT {', '.join(self.keys)}, "
             f"CAST(0 AS BIGINT) AS {_q(START)}, CAST(0 AS BIGINT) AS {_q(END)}, {typed}, "
-            f"false AS {_q(SENT)}, CAST(0 AS BIGINT) AS {_q(GENERATION)}, CAST(0 AS INTEGER) "
-            f"AS {_q(TASK)} FROM pre LIMIT 0", pre=pre)
+            f"false AS {_q(SENT)}, CAST(0 AS INTEGER) AS {_q(TASK)} FROM pre LIMIT 0", pre=pre)
         # State kept by a version without state partitions: all of it in partition 0.
         self.connection.run(f"ALTER TABLE {self.state} ADD COLUMN IF NOT EXISTS {_q(TASK)} "
                             "INTEGER DEFAULT 0")
@@ -88,8 +87,6 @@ class SessionAggregateOperator:
         self.stream_time = found.column("t")[0].as_py()
         if self.stream_time is None:
             self.stream_time = -1
-        found = self.connection.run(f"SELECT max({_q(GENERATION)}) AS g FROM {self.state}")
-        self.generation = found.column("g")[0].as_py() or 0
 
     # ---- state partitions (see runtime/changelog.py) ---------------------------------------
 
@@ -103,13 +100,11 @@ class SessionAggregateOperator:
 
     def restored(self, partitions: set[int]) -> None:
         """After state partitions were restored: stream time is at least their newest
-        session's end (its newest record), and this process's batch numbers continue past
-        those that wrote the restored sessions."""
-        found = self.connection.run(f"SELECT max({_q(END)}) AS t, max({_q(GENERATION)}) AS g "
-                                    f"FROM {self.state}").to_pylist()[0]
-        self.generation = max(self.generation, found["g"] or 0)
-        if found["t"] is not None and found["t"] > self.stream_time:
-            self.stream_time = found["t"]
+        session's end (its newest record)."""
+        newest = self.connection.run(f"SELECT max({_q(END)}) AS t FROM {self.state}"
+                                     ).column("t")[0].as_py()
+        if newest is not None and newest > self.stream_time:
+            self.stream_time = newest
             self.connection.run(f"DELETE FROM {self.meta}")
             self.connection.run(f"INSERT INTO {self.meta} VALUES ({self.stream_time})")
 
@@ -152,7 +147,6 @@ class SessionAggregateOperator:
 
     def process(self, batch: pa.Table) -> pa.Table:
         spec = self.spec
-        self.generation += 1
         not_null = " AND ".join(f"{k} IS NOT NULL" for k in self.keys)
         t, st = _q(EVENT_TIME), _q(STREAM_TIME)
         pre = self.connection.run(
@@ -160,6 +154,13 @@ class SessionAggregateOperator:
             f"ROWS UNBOUNDED PRECEDING)) AS {st} FROM ({spec.pre_sql}) WHERE {not_null}",
             **{BATCH_RELATION: batch})
         runs = self.connection.run(self._runs_sql(), pre=pre)
+        cached = not (spec.every_update or spec.emit_final)
+        if cached:
+            # The windows of the batch's keys in the result before the batch: the only
+            # ones whose tombstones the cache forwards.
+            existed = self.connection.run(
+                f"SELECT {', '.join(self.keys)}, {_q(START)}, {_q(END)} FROM {self.state} s "
+                f"SEMI JOIN pre ON {self._match('s', 'pre')}", pre=pre)
         if pre.num_rows:
             self.stream_time = max(self.stream_time, pre.column(STREAM_TIME)[-1].as_py())
         changes, trigger = [], None
@@ -183,15 +184,18 @@ class SessionAggregateOperator:
             return self._no_changes()
         result = pa.concat_tables(changes)
         order = f"{_q(ROW_INDEX)}, {_q(SEQ)}"
-        if spec.every_update:
+        if not cached:
             return self.connection.run(f"SELECT * FROM result ORDER BY {order}", result=result)
         # The cache keeps the latest row per windowed key; a session created and merged
         # away before the cache flushed was never written, so its tombstone is not sent.
-        window = ", ".join([*self.keys, _q(WINDOWSTART), _q(WINDOWEND)])
+        window = ", ".join(f"r.{c}" for c in [*self.keys, _q(WINDOWSTART), _q(WINDOWEND)])
         return self.connection.run(
-            f"SELECT * FROM result QUALIFY row_number() OVER (PARTITION BY {window} ORDER BY "
-            f"{_q(ROW_INDEX)} DESC, {_q(SEQ)} DESC) = 1 AND NOT ({_q(DELETED)} AND "
-            f"{_q(GENERATION)} = {self.generation}) ORDER BY {order}", result=result)
+            f"SELECT r.* FROM result r LEFT JOIN existed e ON {self._match('r', 'e')} AND "
+            f"e.{_q(START)} = r.{_q(WINDOWSTART)} AND e.{_q(END)} = r.{_q(WINDOWEND)} "
+            f"QUALIFY row_number() OVER (PARTITION BY {window} ORDER BY r.{_q(ROW_INDEX)} DESC, "
+            f"r.{_q(SEQ)} DESC) = 1 AND NOT (r.{_q(DELETED)} AND e.{_q(START)} IS NULL) "
+            f"ORDER BY {', '.join(f'r.{c}' for c in (_q(ROW_INDEX), _q(SEQ)))}",
+            result=result, existed=existed)
 
     def _runs_sql(self) -> str:
         t, st, row = _q(EVENT_TIME), _q(STREAM_TIME), _q(ROW_INDEX)
@@ -265,9 +269,8 @@ class SessionAggregateOperator:
         write_rows(
             self.connection, self.changes, self.store,
             f"INSERT INTO {self.state} ({', '.join(self.keys)}, {_q(START)}, {_q(END)}, "
-            f"{fields}, {_q(SENT)}, {_q(GENERATION)}, {_q(TASK)}) SELECT "
-            f"{', '.join(self.keys)}, istart, merged_end, {fields}, false, {self.generation}, "
-            f"{task} FROM merged QUALIFY row_number() OVER (PARTITION BY "
+            f"{fields}, {_q(SENT)}, {_q(TASK)}) SELECT "
+            f"{', '.join(self.keys)}, istart, merged_end, {fields}, false, {task} FROM merged QUALIFY row_number() OVER (PARTITION BY "
             f"{', '.join(self.keys)}, isl ORDER BY idx DESC) = 1",
             merged=merged, run_records=rows)
         return changes, deferred
@@ -297,7 +300,7 @@ class SessionAggregateOperator:
             f"s.{_q(END)} + {self.retention} > b.st), "
             f"p AS (SELECT {keys}, {t} AS ps, {t} AS pe, {row} AS idx, {st} AS pst"
             f"{', ' + args if args else ''} FROM run_records UNION ALL BY NAME SELECT {keys}, "
-            f"{_q(START)} AS ps, {_q(END)} AS pe, {_q(GENERATION)} AS pgen, {fields} FROM c), "
+            f"{_q(START)} AS ps, {_q(END)} AS pe, {fields} FROM c), "
             f"o AS (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY ps, idx NULLS "
             f"FIRST) AS ord FROM p), "
             f"i AS (SELECT *, sum(brk) OVER ({by_key} ROWS UNBOUNDED PRECEDING) AS isl FROM "
@@ -308,11 +311,11 @@ class SessionAggregateOperator:
             f"first_rec, ord = min(ord) OVER ({island}) AS first_piece, min(CASE WHEN idx IS "
             f"NULL THEN ord END) OVER ({by_key} ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED "
             f"FOLLOWING) AS nxt FROM i), "
-            f"k AS (SELECT j.*, n.ps AS nps, n.pe AS npe, n.pgen AS ngen, {next_fields}, "
+            f"k AS (SELECT j.*, n.ps AS nps, n.pe AS npe, {next_fields}, "
             f"coalesce(n.ps - j.upto <= {gap}, false) AS touch FROM j LEFT JOIN j n ON "
             f"{self._match('j', 'n')} AND n.ord = j.nxt), "
             f"l AS (SELECT *, lag(touch) OVER w AS prev_touch, lag(upto) OVER w AS prev_upto, "
-            f"lag(pgen) OVER w AS prev_gen, lag(idx) OVER w AS prev_idx, {left_stored} FROM k "
+            f"lag(idx) OVER w AS prev_idx, {left_stored} FROM k "
             f"WHERE first_rec IS NOT NULL WINDOW w AS ({island} ORDER BY ord)) "
             f"SELECT *, coalesce(idx IS NOT NULL AND NOT first_piece AND greatest(prev_upto, "
             f"CASE WHEN prev_touch THEN npe END) + {self.retention} <= pst, false) AS "
@@ -385,7 +388,7 @@ class SessionAggregateOperator:
         merged session."""
         keys = ", ".join(self.keys)
         outputs = (f"{_q(WINDOWSTART)}, {_q(WINDOWEND)}, {_q(MAX_TIME)}, {_q(ROW_INDEX)}, "
-                   f"{_q(SEQ)}, {_q(DELETED)}, {_q(GENERATION)}")
+                   f"{_q(SEQ)}, {_q(DELETED)}")
         new_window = "NOT (istart = ps AND merged_end = ps)"
         left_end = "greatest(prev_upto, CASE WHEN prev_touch THEN npe END)"
         flat = [f for fs in self.fields for f in fs]
@@ -398,11 +401,10 @@ class SessionAggregateOperator:
         rows = (
             f"{rest}{', '.join(flat)}, istart AS {_q(WINDOWSTART)}, merged_end AS "
             f"{_q(WINDOWEND)}, merged_end AS {_q(MAX_TIME)}, idx AS {_q(ROW_INDEX)}, 2 AS "
-            f"{_q(SEQ)}, false AS {_q(DELETED)}, {self.generation} AS {_q(GENERATION)} FROM "
-            f"merged UNION ALL {rest}{left}, istart, {left_end}, {left_end}, idx, 0, true, "
-            f"CASE WHEN prev_idx IS NULL THEN prev_gen ELSE {self.generation} END FROM merged "
-            f"WHERE NOT first_piece AND {new_window} "
-            f"UNION ALL {rest}{right}, nps, npe, npe, idx, 1, true, ngen FROM merged "
+            f"{_q(SEQ)}, false AS {_q(DELETED)} FROM "
+            f"merged UNION ALL {rest}{left}, istart, {left_end}, {left_end}, idx, 0, true "
+            f"FROM merged WHERE NOT first_piece AND {new_window} "
+            f"UNION ALL {rest}{right}, nps, npe, npe, idx, 1, true FROM merged "
             f"WHERE touch AND NOT coalesce(prev_touch, false) AND {new_window}")
         # ksqlDB's HAVING is a table filter over (new, old) values: a session row that fails
         # it is not sent, and neither is the tombstone of a session that never passed.
@@ -423,7 +425,7 @@ class SessionAggregateOperator:
         return self.connection.run(
             f"SELECT {keys}, {self._finals_over('c')}, {_q(START)} AS {_q(WINDOWSTART)}, "
             f"{_q(END)} AS {_q(WINDOWEND)}, {_q(END)} AS {_q(MAX_TIME)}, CAST(0 AS BIGINT) AS "
-            f"{_q(ROW_INDEX)}, 2 AS {_q(SEQ)}, false AS {_q(DELETED)}, {_q(GENERATION)}, "
+            f"{_q(ROW_INDEX)}, 2 AS {_q(SEQ)}, false AS {_q(DELETED)}, "
             f"{self._live()} FROM ({self._with_finals(f'SELECT * FROM {self.state}')}) "
             "c LIMIT 0")
 
@@ -448,7 +450,7 @@ class SessionAggregateOperator:
             f"SELECT {keys}, {self._finals_over('c')}, {_q(START)} AS {_q(WINDOWSTART)}, "
             f"{_q(END)} AS {_q(WINDOWEND)}, {_q(END)} AS {_q(MAX_TIME)}, CAST({last_row} AS "
             f"BIGINT) AS {_q(ROW_INDEX)}, 2 AS {_q(SEQ)}, false AS {_q(DELETED)}, "
-            f"{_q(GENERATION)}, {self._live()} FROM ("
+            f"{self._live()} FROM ("
             f"{self._with_finals(f'SELECT * FROM {self.state} WHERE {closed}')}) c "
             f"{'WHERE coalesce(' + having + ', false) ' if having else ''}"
             f"ORDER BY {_q(END)}, {_q(START)}")

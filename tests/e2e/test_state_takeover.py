@@ -90,11 +90,7 @@ def test_new_process_restores_the_window_state_from_the_changelog(
     sql_file = tmp_path / "service.sql"
     sql_file.write_text(SERVICE_SQL.format(source=source, sink=sink, partitions=PARTITIONS,
                                            window=window))
-    # With the record cache on, a session merged with an out-of-order record of a later
-    # batch loses its tombstone, on the embedded log too (a known defect of the session
-    # operator, not of the changelog): every update is emitted instead.
-    options = member_options(kafka_bootstrap, unique_name("svc") + "_",
-                             *(["cache.max.bytes.buffering=0"] if window == SESSION else []))
+    options = member_options(kafka_bootstrap, unique_name("svc") + "_")
 
     def process(data_dir: str):
         return service_factory("run", str(sql_file), "--data-dir", str(tmp_path / data_dir),
