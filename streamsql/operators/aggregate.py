@@ -1,7 +1,8 @@
 """GROUP BY aggregation over a micro-batch, with the groups' state in a DuckDB table.
 
 Per batch, in a few set-based statements (no per-record round trips):
-  1. project grouping keys and aggregate arguments; drop rows with a null key;
+  1. project grouping keys and aggregate arguments; rows with a null key are in no
+     group: reported, not aggregated;
   2. assign each row its window(s); rows whose window closed (end + grace <= the stream
      time of their source partition as of the row) are late: reported, not aggregated.
      The per-row stream times are computed only when the batch's times say a row can be
@@ -66,6 +67,33 @@ class LateRecord:
     late_by_ms: int
 
 
+@dataclass
+class UngroupedRecord:
+    """A record a GROUP BY column of which evaluated to null: it is in no group."""
+
+    row: int
+    null_columns: tuple[int, ...]  # positions of the null GROUP BY columns
+
+
+def split_ungrouped(pre: pa.Table, groups: tuple[str, ...], present: str | None = None
+                    ) -> tuple[pa.Table, list[UngroupedRecord]]:
+    """`pre` without its rows that have a null GROUP BY column, and those rows (over a
+    table, `present` rows only: a deleted row leaves its group whatever its key)."""
+    nulls = [pc.is_null(pre.column(g)) for g in groups]
+    ungrouped = nulls[0]
+    for null in nulls[1:]:
+        ungrouped = pc.or_(ungrouped, null)
+    reported = ungrouped if present is None else \
+        pc.and_(ungrouped, pc.fill_null(pre.column(present), False))
+    if not pc.any(reported).as_py():
+        return pre, []
+    rows = pre.column(ROW_INDEX).filter(reported).to_pylist()
+    flags = [null.filter(reported).to_pylist() for null in nulls]
+    records = [UngroupedRecord(row, tuple(i for i, f in enumerate(flags) if f[n]))
+               for n, row in enumerate(rows)]
+    return (pre if present is not None else pre.filter(pc.invert(ungrouped))), records
+
+
 class AggregateOperator:
     def __init__(self, spec: AggregateOperatorSpec, connection: QueryConnection,
                  empty_batch: pa.Table):
@@ -74,6 +102,7 @@ class AggregateOperator:
         self.state = _q(spec.state)
         self.meta = _q(spec.state + "_time")
         self.late: list[LateRecord] = []
+        self.ungrouped: list[UngroupedRecord] = []
         pre = self.connection.run(spec.pre_sql, **{BATCH_RELATION: empty_batch})
         # The state's column types are those of a running aggregate (over no rows here)
         # merged into no stored state.
@@ -122,8 +151,6 @@ class AggregateOperator:
         self.stream_time = found.column("t")[0].as_py()
         if self.stream_time is None:
             self.stream_time = -1
-        not_null = " AND ".join(f"{_q(g)} IS NOT NULL" for g in spec.groups)
-        self._pre_sql = f"SELECT * FROM ({spec.pre_sql}) WHERE {not_null}"
         # Only the last update per group and window is needed (and not an order-dependent
         # aggregate): one GROUP BY instead of running aggregates per row.
         self._grouped = (spec.emit_final or not spec.every_update) and not any(
@@ -189,7 +216,9 @@ class AggregateOperator:
         if self.spec.source_keys:
             return self._process_changelog(batch)
         spec = self.spec
-        pre = self.connection.run(self._pre_sql, **{BATCH_RELATION: batch})
+        pre, ungrouped = split_ungrouped(
+            self.connection.run(spec.pre_sql, **{BATCH_RELATION: batch}), spec.groups)
+        self.ungrouped += ungrouped
         times = pre.column(EVENT_TIME)
         # Windows close (EMIT FINAL) and are purged by the query's stream time.
         advances = _advances(times, self.stream_time) if spec.emit_final else []
@@ -291,6 +320,7 @@ class AggregateOperator:
         adds the new values to its new group (one output when both are the same group)."""
         spec = self.spec
         pre = self.connection.run(spec.pre_sql, **{BATCH_RELATION: batch})
+        self.ungrouped += split_ungrouped(pre, spec.groups, PRESENT)[1]
         # A source key's row is looked up within its task: through a repartition topic
         # (Kafka) a row that moves between groups is, for a while, in two tasks' state.
         keys = [_q(k) for k in spec.source_keys] + [_q(TASK)]

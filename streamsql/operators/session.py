@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from streamsql.analyzer.analyzer import ROW_INDEX
 from streamsql.catalog.schema import WINDOWEND, WINDOWSTART
-from streamsql.operators.aggregate import LateRecord
+from streamsql.operators.aggregate import LateRecord, UngroupedRecord, split_ungrouped
 from streamsql.planner.physical import (BATCH_RELATION, EVENT_TIME, MAX_TIME, SESSION_LIVE, TASK,
                                        AggregateOperatorSpec)
 from streamsql.state.changelog import (Store, StoreChanges, delete_rows, drop_partitions,
@@ -65,6 +65,7 @@ class SessionAggregateOperator:
         self.fields = [[_q(f"$f{i}_{j}") for j in range(len(agg.fields))]
                        for i, agg in enumerate(spec.aggregates)]
         self.late: list[LateRecord] = []
+        self.ungrouped: list[UngroupedRecord] = []
         pre = self.connection.run(spec.pre_sql, **{BATCH_RELATION: empty_batch})
         # The state's column types are those of the running aggregates (over no rows here).
         typed = ", ".join(
@@ -147,12 +148,13 @@ class SessionAggregateOperator:
 
     def process(self, batch: pa.Table) -> pa.Table:
         spec = self.spec
-        not_null = " AND ".join(f"{k} IS NOT NULL" for k in self.keys)
+        grouped, ungrouped = split_ungrouped(
+            self.connection.run(spec.pre_sql, **{BATCH_RELATION: batch}), spec.groups)
+        self.ungrouped += ungrouped
         t, st = _q(EVENT_TIME), _q(STREAM_TIME)
         pre = self.connection.run(
             f"SELECT *, greatest({self.stream_time}, max({t}) OVER (ORDER BY {_q(ROW_INDEX)} "
-            f"ROWS UNBOUNDED PRECEDING)) AS {st} FROM ({spec.pre_sql}) WHERE {not_null}",
-            **{BATCH_RELATION: batch})
+            f"ROWS UNBOUNDED PRECEDING)) AS {st} FROM grouped", grouped=grouped)
         runs = self.connection.run(self._runs_sql(), pre=pre)
         cached = not (spec.every_update or spec.emit_final)
         if cached:

@@ -25,6 +25,12 @@ class ProcessingError:
     kind: str = "DESERIALIZATION_ERROR"  # or EVALUATION_ERROR, TIMESTAMP_ERROR
 
 
+def null_group_key(columns: list[str]) -> str:
+    """Why a record whose GROUP BY columns `columns` evaluated to null is not aggregated."""
+    return (f"GROUP BY column(s) {', '.join(columns)} evaluated to null: the record is not "
+            "aggregated")
+
+
 class ProcessingLog:
     def __init__(self, backend: LogBackend, topic: str):
         self.backend = backend

@@ -29,7 +29,7 @@ from streamsql.operators.session import SessionAggregateOperator
 from streamsql.planner.physical import PASSES, PhysicalPlan, TableJoinOperatorSpec
 from streamsql.runtime.assignment import POLL_TIMEOUT_MS, GroupOptions, run_in_group
 from streamsql.runtime.metrics import QueryMetrics
-from streamsql.runtime.processing_log import ProcessingError, ProcessingLog
+from streamsql.runtime.processing_log import ProcessingError, ProcessingLog, null_group_key
 from streamsql.runtime.repartition import (GroupByRepartition, decoders_after_repartition,
                                            plan_after_repartition, run_repartitioned,
                                            uses_repartition_topic)
@@ -105,7 +105,7 @@ class Query:
             rows = probed
             if self.plan.join.stream_table and side == 1:
                 rows = rows.slice(0, 0)  # a table update changes state; it emits nothing
-        late = []
+        late, ungrouped = [], []
         if self.aggregate is not None:
             origin = None
             if self.join is not None:
@@ -113,9 +113,12 @@ class Query:
                 rows, origin = _numbered(rows)
             rows = self.aggregate.process(rows)
             late, self.aggregate.late = self.aggregate.late, []
+            ungrouped, self.aggregate.ungrouped = self.aggregate.ungrouped, []
             if origin is not None:
                 rows = _from_origin(rows, origin)
                 late = [dataclasses.replace(l, row=origin[l.row].as_py()) for l in late]
+                ungrouped = [dataclasses.replace(u, row=origin[u.row].as_py())
+                             for u in ungrouped]
         result, failed = self.project.process(rows)
         if isinstance(self.join, TableJoinOperator) and self.aggregate is None:
             result = self.join.resolve(result)
@@ -123,11 +126,19 @@ class Query:
             ProcessingError(f"late record dropped: window={l.window_start} "
                             f"late_by_ms={l.late_by_ms}", topic, records[l.row].partition,
                             records[l.row].offset, kind="LATE_RECORD") for l in late] + [
+            ProcessingError(null_group_key(self._group_names(u.null_columns)), topic,
+                            records[u.row].partition, records[u.row].offset,
+                            kind="EVALUATION_ERROR") for u in ungrouped] + [
             ProcessingError(reason, topic, records[row].partition, records[row].offset,
                             kind="EVALUATION_ERROR") for row, reason in failed]
         self.metrics.record_input(topic, len(records), len(errors))
         await self.processing_log.record(self.query_id, errors)
         return result, batch
+
+    def _group_names(self, positions: tuple[int, ...]) -> list[str]:
+        """The result's key columns that the GROUP BY columns at `positions` become."""
+        key = self.plan.sink.schema.key
+        return [key[i].name for i in positions]
 
     async def _partitions(self) -> list[tuple[str, int]]:
         """Every (topic, partition) the query reads."""

@@ -123,6 +123,37 @@ def test_undecodable_record_is_skipped_counted_and_logged(tmp_path):
     assert entry["reason"]
 
 
+@pytest.mark.parametrize("query", [
+    "SELECT ITEM, COUNT(*) AS N FROM orders GROUP BY ITEM",
+    "SELECT ITEM, COUNT(*) AS N FROM orders WINDOW SESSION (1 MINUTE) GROUP BY ITEM",
+    "SELECT ITEM, COUNT(*) AS N FROM ORDER_TABLE GROUP BY ITEM",
+])
+def test_record_whose_group_key_is_null_is_skipped_counted_and_logged(tmp_path, query):
+    async def scenario():
+        async with Engine(tmp_path, {"auto.offset.reset": "earliest",
+                                     "cache.max.bytes.buffering": "0"}) as engine:
+            await engine.execute(SOURCE + "CREATE TABLE order_table (id STRING PRIMARY KEY, "
+                                 "amount DOUBLE, item STRING) WITH (kafka_topic='orders', "
+                                 "value_format='JSON');")
+            await engine.backend.produce("orders", [
+                Record(b"k1", b'{"AMOUNT": 1.5, "ITEM": "a"}', 1),
+                Record(b"k2", b'{"AMOUNT": 2.5}', 2),
+                Record(b"k3", b'{"AMOUNT": 3.5, "ITEM": "a"}', 3),
+            ])
+            await engine.execute(f"CREATE TABLE counts AS {query};")
+            out = await wait_for(engine, "COUNTS", 2)
+            log = await wait_for(engine, "default_ksql_processing_log", 1)
+            return out, engine.processing_log.count(engine.queries[0].query_id), log
+
+    out, errors, log = run(scenario())
+    assert [orjson.loads(r.value)["N"] for r in out if r.value is not None][-1] == 2
+    assert errors == 1
+    entry = orjson.loads(log[0].value)["message"]
+    assert (entry["type"], entry["topic"], entry["offset"]) == ("EVALUATION_ERROR", "orders", 1)
+    assert entry["reason"] == ("GROUP BY column(s) ITEM evaluated to null: the record is not "
+                               "aggregated")
+
+
 def test_push_query_streams_rows_until_limit(tmp_path):
     async def scenario():
         async with Engine(tmp_path, {"auto.offset.reset": "earliest"}) as engine:
