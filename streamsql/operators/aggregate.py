@@ -155,13 +155,15 @@ class AggregateOperator:
         # aggregate): one GROUP BY instead of running aggregates per row.
         self._grouped = (spec.emit_final or not spec.every_update) and not any(
             agg.ordered for agg in spec.aggregates)
-        # No stored window starts before this (-inf: not known); the purge skips batches
-        # that cannot delete anything.
-        oldest = self.connection.run(f"SELECT min({_q(WINDOW)}) AS w FROM {self.state}")
-        self._oldest_window = oldest.column("w")[0].as_py()
-        if self._oldest_window is None:
-            self._oldest_window = math.inf
-        self._purged_step: int | None = None  # EMIT FINAL: horizon // advance when last purged
+        # Windows are purged by their own state partition's stream time, as each Kafka
+        # Streams task expires its own windows: a partition that lags (catching up) keeps
+        # windows that another one is long past.
+        self._task_times = self._stored_task_times()
+        # Per state partition, no stored window starts before this; the purge skips
+        # batches that cannot delete anything.
+        self._oldest_window = self._stored_oldest_windows()
+        # EMIT FINAL: per state partition, horizon // advance when last purged
+        self._purged_step: dict[int, int] = {}
         self._purge_due = False  # EMIT FINAL: windows were marked sent since the last purge
         self._no_closed_rows: pa.Table | None = None  # EMIT FINAL: nothing closed (schema)
 
@@ -179,6 +181,17 @@ class AggregateOperator:
             drop_partitions(self.connection, store, partitions)
         drop_partitions(self.connection, Store("", self.spec.state + "_task_time", (), "task"),
                         partitions)
+        self._task_times = self._stored_task_times()
+        self._oldest_window = self._stored_oldest_windows()
+
+    def _stored_task_times(self) -> dict[int, int]:
+        rows = self.connection.run(f"SELECT task, stream_time FROM {self.task_times}")
+        return dict(zip(rows.column("task").to_pylist(), rows.column("stream_time").to_pylist()))
+
+    def _stored_oldest_windows(self) -> dict[int, float]:
+        rows = self.connection.run(f"SELECT {_q(TASK)} AS task, min({_q(WINDOW)}) AS w FROM "
+                                   f"{self.state} GROUP BY ALL")
+        return dict(zip(rows.column("task").to_pylist(), rows.column("w").to_pylist()))
 
     def restored(self, partitions: set[int]) -> None:
         """After state partitions were restored: their stream times are their newest rows'
@@ -197,7 +210,8 @@ class AggregateOperator:
             self.stream_time = newest
             self.connection.run(f"DELETE FROM {self.meta}")
             self.connection.run(f"INSERT INTO {self.meta} VALUES ({self.stream_time})")
-        self._oldest_window = -math.inf  # restored windows: the next batch purges
+        self._task_times = self._stored_task_times()
+        self._oldest_window = self._stored_oldest_windows()
 
     def _upsert(self, sql: str, store_index: int = 0, **relations: pa.Table) -> None:
         write_rows(self.connection, self.changes, self._stores[store_index], sql, **relations)
@@ -231,10 +245,14 @@ class AggregateOperator:
                                              pre=pre)
         if pre.num_rows:
             self.stream_time = max(self.stream_time, pc.max(times).as_py())
+            newest = pre.group_by(TASK).aggregate([(EVENT_TIME, "max")])
+            for task, time in zip(newest.column(TASK).to_pylist(),
+                                  newest.column(f"{EVENT_TIME}_max").to_pylist()):
+                self._task_times[task] = max(self._task_times.get(task, time), time)
             self.connection.run(
-                f"INSERT INTO {self.task_times} SELECT {_q(TASK)}, max({_q(EVENT_TIME)}) FROM "
-                f"pre GROUP BY {_q(TASK)} ON CONFLICT (task) DO UPDATE SET stream_time = "
-                "greatest(stream_time, excluded.stream_time)", pre=pre)
+                f"INSERT INTO {self.task_times} SELECT * FROM newest ON CONFLICT (task) DO "
+                "UPDATE SET stream_time = greatest(stream_time, excluded.stream_time)",
+                newest=newest)
         self._store(aggregated)
         if spec.emit_final:
             return self._closed_windows(batch, advances)
@@ -477,30 +495,41 @@ class AggregateOperator:
         window = spec.window
         if window is not None and self._is_purge_due(aggregated):
             # Closed windows are kept for their retention (pull queries read them), then go.
-            unsent_kept = f" AND {_q(SENT)}" if spec.emit_final else ""
-            self._delete(f"DELETE FROM {self.state} WHERE {_q(WINDOW)} + "
-                         f"{window.retention_ms} <= {self.stream_time}{unsent_kept}")
+            unsent_kept = f" AND s.{_q(SENT)}" if spec.emit_final else ""
+            self._delete(f"DELETE FROM {self.state} s WHERE s.{_q(WINDOW)} + "
+                         f"{window.retention_ms} <= (SELECT t.stream_time FROM "
+                         f"{self.task_times} t WHERE t.task = s.{_q(TASK)}){unsent_kept}")
 
     def _is_purge_due(self, aggregated: pa.Table) -> bool:
-        """Whether the purge can delete anything. No stored window starts before
-        `_oldest_window`, and windows start at multiples of the advance; with EMIT FINAL,
-        unsent windows stay past their retention, so the purge runs again only once the
-        horizon passes another window start, windows were sent, or this batch wrote one
-        already past it."""
+        """Whether the purge can delete anything in some state partition. No stored window
+        of partition p starts before `_oldest_window[p]`, and windows start at multiples of
+        the advance; with EMIT FINAL, unsent windows stay past their retention, so the
+        purge runs again only once a horizon passes another window start, windows were
+        sent, or this batch wrote one already past its horizon."""
         window = self.spec.window
-        horizon = self.stream_time - window.retention_ms  # windows starting here or before go
-        written = pc.min(aggregated.column(WINDOW)).as_py() if aggregated.num_rows else math.inf
-        self._oldest_window = min(self._oldest_window, written)
-        if self._oldest_window > horizon:
-            return False
-        step = horizon // window.advance_ms
-        if not self.spec.emit_final:
-            self._oldest_window = (step + 1) * window.advance_ms
-            return True
-        if not (self._purge_due or step != self._purged_step or written <= horizon):
-            return False
-        self._purge_due, self._purged_step = False, step
-        return True
+        written: dict[int, int] = {}
+        if aggregated.num_rows:
+            oldest = aggregated.group_by(_STATE_TASK).aggregate([(WINDOW, "min")])
+            written = dict(zip(oldest.column(_STATE_TASK).to_pylist(),
+                               oldest.column(f"{WINDOW}_min").to_pylist()))
+        for task, start in written.items():
+            self._oldest_window[task] = min(self._oldest_window.get(task, start), start)
+        due = False
+        for task, stream_time in self._task_times.items():
+            horizon = stream_time - window.retention_ms  # windows starting here or before go
+            if self._oldest_window.get(task, math.inf) > horizon:
+                continue
+            step = horizon // window.advance_ms
+            if not self.spec.emit_final:
+                self._oldest_window[task] = (step + 1) * window.advance_ms
+                due = True
+            elif self._purge_due or step != self._purged_step.get(task) or \
+                    written.get(task, math.inf) <= horizon:
+                self._purged_step[task] = step
+                due = True
+        if due:
+            self._purge_due = False
+        return due
 
     def _latest_per_group(self, aggregated: pa.Table) -> pa.Table:
         keys = ", ".join(_q(k) for k in [*self.spec.groups, WINDOW])
