@@ -60,7 +60,9 @@ class SessionAggregateOperator:
         self.gap, self.grace, self.retention = window.size_ms, window.grace_ms, \
             window.retention_ms
         self.state = _q(spec.state)
-        self.meta = _q(spec.state + "_time")
+        # Each state partition's stream time, as each Kafka Streams task has its own: it
+        # decides which records are late, which sessions expire and which close.
+        self.task_times = _q(spec.state + "_task_time")
         self.keys = [_q(g) for g in spec.groups]
         self.fields = [[_q(f"$f{i}_{j}") for j in range(len(agg.fields))]
                        for i, agg in enumerate(spec.aggregates)]
@@ -83,11 +85,8 @@ class SessionAggregateOperator:
         self.changes: StoreChanges | None = None
         self.store = Store("Aggregate-Aggregate-Materialize", spec.state, (*spec.groups, START),
                            TASK)
-        self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.meta} (stream_time BIGINT)")
-        found = self.connection.run(f"SELECT max(stream_time) AS t FROM {self.meta}")
-        self.stream_time = found.column("t")[0].as_py()
-        if self.stream_time is None:
-            self.stream_time = -1
+        self.connection.run(f"CREATE TABLE IF NOT EXISTS {self.task_times} "
+                            "(task INTEGER PRIMARY KEY, stream_time BIGINT)")
 
     # ---- state partitions (see runtime/changelog.py) ---------------------------------------
 
@@ -98,16 +97,16 @@ class SessionAggregateOperator:
     def keep_partitions(self, partitions: set[int]) -> None:
         """Forget the sessions of every other state partition (it moved to another process)."""
         drop_partitions(self.connection, self.store, partitions)
+        drop_partitions(self.connection, Store("", self.spec.state + "_task_time", (), "task"),
+                        partitions)
 
     def restored(self, partitions: set[int]) -> None:
-        """After state partitions were restored: stream time is at least their newest
-        session's end (its newest record)."""
-        newest = self.connection.run(f"SELECT max({_q(END)}) AS t FROM {self.state}"
-                                     ).column("t")[0].as_py()
-        if newest is not None and newest > self.stream_time:
-            self.stream_time = newest
-            self.connection.run(f"DELETE FROM {self.meta}")
-            self.connection.run(f"INSERT INTO {self.meta} VALUES ({self.stream_time})")
+        """After state partitions were restored: each one's stream time is at least its
+        newest session's end (its newest record)."""
+        self.connection.run(
+            f"INSERT INTO {self.task_times} SELECT {_q(TASK)}, max({_q(END)}) FROM {self.state} "
+            f"GROUP BY ALL ON CONFLICT (task) DO UPDATE SET stream_time = "
+            "greatest(stream_time, excluded.stream_time)")
 
     # ---- SQL fragments -------------------------------------------------------------------
 
@@ -153,8 +152,10 @@ class SessionAggregateOperator:
         self.ungrouped += ungrouped
         t, st = _q(EVENT_TIME), _q(STREAM_TIME)
         pre = self.connection.run(
-            f"SELECT *, greatest({self.stream_time}, max({t}) OVER (ORDER BY {_q(ROW_INDEX)} "
-            f"ROWS UNBOUNDED PRECEDING)) AS {st} FROM grouped", grouped=grouped)
+            f"SELECT g.*, greatest(coalesce(p.stream_time, -1), max(g.{t}) OVER (PARTITION BY "
+            f"g.{_q(TASK)} ORDER BY g.{_q(ROW_INDEX)} ROWS UNBOUNDED PRECEDING)) AS {st} FROM "
+            f"grouped g LEFT JOIN {self.task_times} p ON p.task = g.{_q(TASK)} "
+            f"ORDER BY g.{_q(ROW_INDEX)}", grouped=grouped)
         runs = self.connection.run(self._runs_sql(), pre=pre)
         cached = not (spec.every_update or spec.emit_final)
         if cached:
@@ -164,8 +165,11 @@ class SessionAggregateOperator:
                 f"SELECT {', '.join(self.keys)}, {_q(START)}, {_q(END)} FROM {self.state} s "
                 f"SEMI JOIN pre ON {self._match('s', 'pre')}", pre=pre)
         if pre.num_rows:
-            self.stream_time = max(self.stream_time, pre.column(STREAM_TIME)[-1].as_py())
-        changes, trigger = [], None
+            self.connection.run(
+                f"INSERT INTO {self.task_times} SELECT {_q(TASK)}, max({st}) FROM pre "
+                "GROUP BY ALL ON CONFLICT (task) DO UPDATE SET stream_time = "
+                "greatest(stream_time, excluded.stream_time)", pre=pre)
+        changes, triggers = [], {}
         pending = runs
         while pending.num_rows:
             rows = self._next_runs(pending)
@@ -177,11 +181,13 @@ class SessionAggregateOperator:
             done, deferred = self._round(rows)
             changes.append(done)
             pending = pa.concat_tables([pending, deferred])
-            last = pc.max(rows.column(STREAM_TIME)).as_py()
-            trigger = last if trigger is None else max(trigger, last)
+            last = rows.group_by(TASK).aggregate([(STREAM_TIME, "max")])
+            for task, time in zip(last.column(TASK).to_pylist(),
+                                  last.column(f"{STREAM_TIME}_max").to_pylist()):
+                triggers[task] = max(triggers.get(task, time), time)
         self._finish_batch()
         if spec.emit_final:
-            return self._closed_sessions(batch, trigger)
+            return self._closed_sessions(batch, triggers)
         if not changes:
             return self._no_changes()
         result = pa.concat_tables(changes)
@@ -432,19 +438,21 @@ class SessionAggregateOperator:
             "c LIMIT 0")
 
     def _finish_batch(self) -> None:
-        self.connection.run(f"DELETE FROM {self.meta}")
-        self.connection.run(f"INSERT INTO {self.meta} VALUES ({self.stream_time})")
         # Sessions past their retention can no longer merge; pull queries stop seeing them.
-        unsent_kept = f" AND {_q(SENT)}" if self.spec.emit_final else ""
+        unsent_kept = f" AND s.{_q(SENT)}" if self.spec.emit_final else ""
         delete_rows(self.connection, self.changes, self.store,
-                    f"DELETE FROM {self.state} WHERE {_q(END)} + {self.retention} <= "
-                    f"{self.stream_time}{unsent_kept}")
+                    f"DELETE FROM {self.state} s WHERE s.{_q(END)} + {self.retention} <= "
+                    f"(SELECT p.stream_time FROM {self.task_times} p WHERE p.task = "
+                    f"s.{_q(TASK)}){unsent_kept}")
 
-    def _closed_sessions(self, batch: pa.Table, trigger: int | None) -> pa.Table:
+    def _closed_sessions(self, batch: pa.Table, triggers: dict[int, int]) -> pa.Table:
         """EMIT FINAL: sessions whose end + gap + grace has been reached by the stream time
-        of the last record that updated a session, once each, by end time."""
+        of the last record of their state partition that updated a session, once each, by
+        end time."""
+        trigger = "CASE " + " ".join(f"WHEN {_q(TASK)} = {task} THEN {time}"
+                                     for task, time in triggers.items()) + " END"
         closed = f"NOT {_q(SENT)} AND {_q(END)} + {self.gap + self.grace} <= {trigger}" \
-            if trigger is not None else "false"
+            if triggers else "false"
         last_row = batch.num_rows - 1 if batch.num_rows else 0
         keys = ", ".join(self.keys)
         having = self.spec.having_sql
@@ -474,5 +482,6 @@ class SessionAggregateOperator:
         return result.column("n")[0].as_py()
 
     def drop_state(self) -> None:
-        for table in (self.state, self.meta):
+        # `_time`: the one stream time of older versions
+        for table in (self.state, self.task_times, _q(self.spec.state + "_time")):
             self.connection.run(f"DROP TABLE IF EXISTS {table}")
