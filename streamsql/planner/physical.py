@@ -263,6 +263,11 @@ def _plan_aggregate(logical: Sink, nodes, node: "Aggregate", registry: FunctionR
             [ScopeColumn(JOIN_ROWTIME, T.BIGINT, JOIN_ROWTIME)]), registry)
         task = compile_expr(ast.FunctionCall("COALESCE", (ast.ColumnRef("$0"),
                                                           ast.ColumnRef("$1"))), sides, registry)
+    elif analysis.source.kind == TABLE or not _groups_by_source_key(analysis, registry):
+        # Groups that ksqlDB brings together through a repartition topic (on Kafka: the
+        # partition read from it, pre_sql_after_repartition) are, in process, one task:
+        # one stream time, not that of whichever source partition a record came from.
+        task = compile_expr(ast.IntegerLiteral(0), internal, registry)
     pre = [(ref(ROW_INDEX), ROW_INDEX), (time, EVENT_TIME), (task, TASK)]
     # A record whose grouping expression fails gets a NULL key, which leaves it out (as
     # ksqlDB skips it) instead of failing the batch.
