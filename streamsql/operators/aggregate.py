@@ -47,13 +47,21 @@ _STATE_TASK = "$state_task"
 _PARTIAL_TIME = "$pts"
 
 
-def _advances(record_times: pa.ChunkedArray, previous: int) -> list[int]:
-    """The stream times at which the running stream time (from `previous`, over the
-    records in order) moved forward, in order."""
-    times = record_times.combine_chunks().cast(pa.int64())
-    running = pc.cumulative_max(pa.concat_arrays([pa.array([previous], pa.int64()), times]))
-    after, before = running.slice(1), running.slice(0, len(times))
-    return after.filter(pc.greater(after, before)).to_pylist()
+def _advances(pre: pa.Table, previous: dict[int, int]) -> list[tuple[int, int]]:
+    """(task, stream time) each time a task's stream time (from `previous`, over its rows
+    in order) moved forward, in row order."""
+    tasks = pre.column(TASK).combine_chunks()
+    times = pre.column(EVENT_TIME).combine_chunks().cast(pa.int64())
+    found = []
+    for task in pc.unique(tasks).to_pylist():
+        rows = pc.indices_nonzero(pc.equal(tasks, task))
+        own = pc.take(times, rows)
+        running = pc.cumulative_max(pa.concat_arrays(
+            [pa.array([previous.get(task, -1)], pa.int64()), own]))
+        moved = pc.indices_nonzero(pc.greater(running.slice(1), running.slice(0, len(own))))
+        found += zip(pc.take(rows, moved).to_pylist(), [task] * len(moved),
+                     pc.take(own, moved).to_pylist())
+    return [(task, time) for _, task, time in sorted(found)]
 
 
 def _q(name: str) -> str:
@@ -234,8 +242,8 @@ class AggregateOperator:
             self.connection.run(spec.pre_sql, **{BATCH_RELATION: batch}), spec.groups)
         self.ungrouped += ungrouped
         times = pre.column(EVENT_TIME)
-        # Windows close (EMIT FINAL) and are purged by the query's stream time.
-        advances = _advances(times, self.stream_time) if spec.emit_final else []
+        # Windows close (EMIT FINAL) and are purged by their task's stream time.
+        advances = _advances(pre, self._task_times) if spec.emit_final else []
         if self._may_be_late(times):
             expanded = self._drop_late(self.connection.run(self._late_sql(), pre=pre))
             aggregated = self.connection.run(self._aggregate_sql(self._grouped),
@@ -287,28 +295,28 @@ class AggregateOperator:
             return aggregated
         return aggregated.filter(pc.or_(aggregated.column(SHOWN), aggregated.column(_WAS_SHOWN)))
 
-    def _closed_windows(self, batch: pa.Table, advances: list[int]) -> pa.Table:
-        """EMIT FINAL: each time stream time advances, the windows that close at exactly
-        that time (start = stream time - grace - size) emit their final result, once.
+    def _closed_windows(self, batch: pa.Table, advances: list[tuple[int, int]]) -> pa.Table:
+        """EMIT FINAL: each time a task's stream time advances, its windows that close at
+        exactly that time (start = stream time - grace - size) emit their final result, once.
 
         This is the observable behaviour of ksqlDB's emit-on-window-close, which its tests
         pin down: a window whose close time is jumped over is not emitted.
         """
         window = self.spec.window
-        starts = [t - window.grace_ms - window.size_ms for t in advances]
+        starts = [(task, t - window.grace_ms - window.size_ms) for task, t in advances]
         if window.kind in ("TUMBLING", "HOPPING"):
             # Windows start only at multiples of the advance: the other times close none,
             # and leaving them out keeps the statement small (a batch advances thousands
             # of times).
             step = window.size_ms if window.kind == "TUMBLING" else window.advance_ms
-            starts = [s for s in starts if s % step == 0]
+            starts = [(task, s) for task, s in starts if s % step == 0]
         if not starts:
             if self._no_closed_rows is None:
                 self._no_closed_rows = self._closed_rows(batch, "false")
             return self._no_closed_rows
-        order = "CASE " + " ".join(f"WHEN {_q(WINDOW)} = {s} THEN {i}"
-                                    for i, s in enumerate(starts)) + " END"
-        due = f"NOT {_q(SENT)} AND {_q(WINDOW)} IN ({', '.join(map(str, starts))})"
+        closing = [f"{_q(TASK)} = {task} AND {_q(WINDOW)} = {s}" for task, s in starts]
+        order = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(closing)) + " END"
+        due = f"NOT {_q(SENT)} AND ({' OR '.join(f'({c})' for c in closing)})"
         closed = self._closed_rows(batch, due, order)
         self._upsert(f"UPDATE {self.state} SET {_q(SENT)} = true WHERE {due}")
         self._purge_due = True  # sent windows past their retention can go now

@@ -278,7 +278,8 @@ class SessionAggregateOperator:
             self.connection, self.changes, self.store,
             f"INSERT INTO {self.state} ({', '.join(self.keys)}, {_q(START)}, {_q(END)}, "
             f"{fields}, {_q(SENT)}, {_q(TASK)}) SELECT "
-            f"{', '.join(self.keys)}, istart, merged_end, {fields}, false, {task} FROM merged QUALIFY row_number() OVER (PARTITION BY "
+            f"{', '.join(self.keys)}, istart, merged_end, {fields}, false, {task} FROM merged "
+            f"QUALIFY row_number() OVER (PARTITION BY "
             f"{', '.join(self.keys)}, isl ORDER BY idx DESC) = 1",
             merged=merged, run_records=rows)
         return changes, deferred
